@@ -1,0 +1,3 @@
+"""dlcc: the Deep Learning Crash Course as software."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from dlcc.cli import main
+
+raise SystemExit(main())

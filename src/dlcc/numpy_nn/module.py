@@ -1,0 +1,189 @@
+"""The `Module` base class: the one calling convention every layer follows.
+
+A module owns three dicts of NumPy arrays, named as in `torch.nn`:
+
+- ``params``: trainable parameters (``weight``, ``bias``, ...);
+- ``grads``: one gradient array per parameter, same shape and dtype. ``backward``
+  *adds* into it, as PyTorch accumulates into ``.grad``; ``zero_grad`` clears it;
+- ``buffers``: state that is saved but not trained (``running_mean``, ...).
+
+``forward(x)`` computes the output and keeps what ``backward`` needs.
+``backward(grad_out)`` takes dLoss/dOutput (shape of the output) and returns
+dLoss/dInput (shape of the input), filling ``grads`` on the way.
+
+Arrays are never replaced, only written in place: the optimiser holds references
+to ``params`` and ``grads``, and ``m.params["weight"][...] = w`` takes effect at
+the next forward. Layers keep no cached copies of their parameters.
+
+Dtype policy: a module with parameters is float32 by default (``dtype=np.float64``
+makes a float64 module). An input whose dtype differs from the module's raises a
+``ValueError`` that says how to cast; nothing is silently up- or down-cast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Reseed the generator used for weight initialisation and dropout masks.
+
+    Like ``torch.manual_seed``: call it before building a model to make the
+    initial weights (and every later dropout mask) reproducible.
+    """
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def default_rng() -> np.random.Generator:
+    """The library-wide generator that `manual_seed` resets."""
+    return _rng
+
+
+def check_dtype(dtype) -> np.dtype:
+    """Validate a ``dtype=`` argument: float32 or float64 only."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(
+            f"dtype must be np.float32 or np.float64, got {dtype}. "
+            "Pass dtype=np.float32 (the default) or dtype=np.float64 (for gradient checks)."
+        )
+    return dtype
+
+
+class Module:
+    """Base class. Subclasses set ``params``/``buffers`` in ``__init__`` and
+    implement ``forward`` and ``backward``."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.training: bool = True
+
+    # ---- the two methods every layer writes -------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    # ---- parameters -------------------------------------------------------------
+    def add_param(self, name: str, value: np.ndarray) -> None:
+        """Register a parameter and its zeroed gradient array."""
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+
+    def children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules as (name, module). Containers override this."""
+        return iter(())
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self.children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield (qualified name, parameter, gradient) for this module and below."""
+        for prefix, module in self.named_modules():
+            for name, param in module.params.items():
+                yield (f"{prefix}.{name}" if prefix else name), param, module.grads[name]
+
+    def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(parameter, gradient) pairs, the arrays an optimiser updates in place."""
+        return [(param, grad) for _, param, grad in self.named_parameters()]
+
+    def num_parameters(self) -> int:
+        return sum(param.size for param, _ in self.parameters())
+
+    def zero_grad(self) -> None:
+        for _, grad in self.parameters():
+            grad.fill(0)
+
+    # ---- modes ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        for _, module in self.named_modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # ---- state_dict, with torch.nn's keys ---------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers under torch's qualified names (copies)."""
+        state = {}
+        for prefix, module in self.named_modules():
+            for name, array in {**module.params, **module.buffers}.items():
+                state[f"{prefix}.{name}" if prefix else name] = array.copy()
+        return state
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays (NumPy, or anything with ``.numpy()`` such as torch tensors)
+        into the existing parameters and buffers, in place.
+
+        Raises ``ValueError`` naming missing/unexpected keys and shape mismatches.
+        """
+        targets = {}
+        for prefix, module in self.named_modules():
+            for name, array in {**module.params, **module.buffers}.items():
+                targets[f"{prefix}.{name}" if prefix else name] = array
+        missing = sorted(set(targets) - set(state))
+        unexpected = sorted(set(state) - set(targets))
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: keys do not match. "
+                f"missing={missing} unexpected={unexpected}. "
+                "Was the state_dict saved from the same architecture?"
+            )
+        for key, target in targets.items():
+            if key not in state:
+                continue
+            value = state[key]
+            if hasattr(value, "detach"):  # a torch tensor
+                value = value.detach().cpu().numpy()
+            value = np.asarray(value)
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: '{key}' has shape {value.shape}, "
+                    f"expected {target.shape}."
+                )
+            target[...] = value
+
+    # ---- input validation shared by layers ---------------------------------------
+    def check_input(self, x: np.ndarray, ndim: int, layout: str, channels: int | None = None):
+        """Raise a ValueError naming this module if ``x`` is not what it expects.
+
+        ``layout`` is a human-readable shape such as ``"(N, C, H, W)"``;
+        ``channels`` is the required size of axis 1, if any.
+        """
+        if not isinstance(x, np.ndarray):
+            raise ValueError(
+                f"{self!r}: expected a NumPy array {layout}, got {type(x).__name__}. "
+                "Convert with np.asarray(x)."
+            )
+        if x.ndim != ndim or (channels is not None and x.shape[1] != channels):
+            expected = layout if channels is None else layout.replace("C", str(channels), 1)
+            raise ValueError(f"{self!r}: expected input of shape {expected}, got {x.shape}.")
+        dtype = getattr(self, "dtype", None)
+        if dtype is not None and x.dtype != dtype:
+            raise ValueError(
+                f"{self!r}: expected input dtype {dtype}, got {x.dtype}. "
+                f"Cast the input with x.astype(np.{dtype}) or build the model with dtype=np.{x.dtype}"
+                if x.dtype.kind == "f"
+                else f"{self!r}: expected input dtype {dtype}, got {x.dtype}. "
+                f"Cast the input with x.astype(np.{dtype})."
+            )
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
