@@ -158,29 +158,25 @@ class Module:
             target[...] = value
 
     # ---- input validation shared by layers ---------------------------------------
-    def check_input(self, x: np.ndarray, ndim: int, layout: str, channels: int | None = None):
+    def check_input(self, x: np.ndarray, expected: str, shape_ok: bool | None = None) -> None:
         """Raise a ValueError naming this module if ``x`` is not what it expects.
 
-        ``layout`` is a human-readable shape such as ``"(N, C, H, W)"``;
-        ``channels`` is the required size of axis 1, if any.
+        ``expected`` is a human-readable shape such as ``"(N, 3, H, W)"``;
+        ``shape_ok`` is the caller's verdict on ``x.shape`` (evaluated only for arrays).
         """
         if not isinstance(x, np.ndarray):
             raise ValueError(
-                f"{self!r}: expected a NumPy array {layout}, got {type(x).__name__}. "
-                "Convert with np.asarray(x)."
+                f"{self!r}: expected a NumPy array of shape {expected}, got {type(x).__name__}. "
+                "Convert it with np.asarray(x)."
             )
-        if x.ndim != ndim or (channels is not None and x.shape[1] != channels):
-            expected = layout if channels is None else layout.replace("C", str(channels), 1)
+        if shape_ok is False:
             raise ValueError(f"{self!r}: expected input of shape {expected}, got {x.shape}.")
         dtype = getattr(self, "dtype", None)
         if dtype is not None and x.dtype != dtype:
-            raise ValueError(
-                f"{self!r}: expected input dtype {dtype}, got {x.dtype}. "
-                f"Cast the input with x.astype(np.{dtype}) or build the model with dtype=np.{x.dtype}"
-                if x.dtype.kind == "f"
-                else f"{self!r}: expected input dtype {dtype}, got {x.dtype}. "
-                f"Cast the input with x.astype(np.{dtype})."
-            )
+            hint = f"Cast the input with x.astype(np.{dtype})"
+            if x.dtype.kind == "f":
+                hint += f", or build the model with dtype=np.{x.dtype}"
+            raise ValueError(f"{self!r}: expected input dtype {dtype}, got {x.dtype}. {hint}.")
 
     def extra_repr(self) -> str:
         return ""

@@ -1,0 +1,202 @@
+"""Dense layers, activations, dropout, flatten and the Sequential container.
+
+Each class keeps its backward right below its forward. Shapes follow torch.nn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import expit  # numerically stable logistic sigmoid, no overflow warnings
+
+from dlcc.numpy_nn.module import Module, check_dtype, default_rng
+
+
+def uniform_init(shape: tuple[int, ...], fan_in: int, dtype: np.dtype) -> np.ndarray:
+    """torch.nn's default init for Linear and Conv2d weights and biases.
+
+    ``kaiming_uniform_(a=sqrt(5))`` reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    """
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return default_rng().uniform(-bound, bound, size=shape).astype(dtype)
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias.
+
+    Input (N, *, in_features); output (N, *, out_features).
+    Parameters: weight (out_features, in_features), bias (out_features,).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.dtype = check_dtype(dtype)
+        self.add_param("weight", uniform_init((out_features, in_features), in_features, self.dtype))
+        if bias:
+            self.add_param("bias", uniform_init((out_features,), in_features, self.dtype))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        shape_ok = isinstance(x, np.ndarray) and x.ndim >= 2 and x.shape[-1] == self.in_features
+        self.check_input(x, f"(N, {self.in_features})", shape_ok)
+        self.input = x
+        out = x @ self.params["weight"].T  # (N, *, out)
+        if "bias" in self.params:
+            out += self.params["bias"]
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x2d = self.input.reshape(-1, self.in_features)  # (M, in)
+        grad2d = grad_out.reshape(-1, self.out_features)  # (M, out)
+        self.grads["weight"] += grad2d.T @ x2d  # (out, in)
+        if "bias" in self.params:
+            self.grads["bias"] += grad2d.sum(axis=0)
+        return grad_out @ self.params["weight"]  # (N, *, in)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={'bias' in self.params}"
+        )
+
+
+class ReLU(Module):
+    """max(x, 0), element-wise. Any shape; keeps the input's dtype and memory layout."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.output = np.maximum(x, 0)
+        return self.output
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # The gradient at exactly 0 is taken as 0, as in PyTorch.
+        return grad_out * (self.output > 0)
+
+
+class LeakyReLU(Module):
+    """x if x > 0 else negative_slope * x. Any shape."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.positive = x > 0
+        return np.where(self.positive, x, x * self.negative_slope)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return np.where(self.positive, grad_out, grad_out * self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x)), element-wise. Any shape."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.output = expit(x)
+        return self.output
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.output * (1 - self.output)
+
+
+class Tanh(Module):
+    """tanh(x), element-wise. Any shape."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.output = np.tanh(x)
+        return self.output
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * (1 - self.output * self.output)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each element with probability p and scale
+    the rest by 1/(1-p); in eval mode, the identity. Any shape.
+
+    Masks come from the library generator, so `manual_seed` makes them reproducible.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0.0:
+            self.mask = None
+            return x
+        keep = default_rng().random(x.shape, dtype=np.float32) >= self.p
+        self.mask = keep.astype(x.dtype) * (1.0 / (1.0 - self.p))
+        return x * self.mask
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out if self.mask is None else grad_out * self.mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """Flatten all dimensions from ``start_dim`` on, in NCHW (PyTorch) order.
+
+    Input (N, C, H, W); output (N, C*H*W). The order matters: it makes the next
+    Linear layer's weight identical to PyTorch's.
+    """
+
+    def __init__(self, start_dim: int = 1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.input_shape = x.shape
+        return x.reshape(*x.shape[: self.start_dim], -1)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out.reshape(self.input_shape)
+
+
+class Sequential(Module):
+    """Run modules in order; backward runs them in reverse.
+
+    Children are named "0", "1", ... so state_dict keys match torch.nn.Sequential.
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for index, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise ValueError(
+                    f"Sequential: argument {index} is a {type(module).__name__}, expected a Module"
+                )
+        self.modules = list(modules)
+
+    def children(self):
+        return ((str(index), module) for index, module in enumerate(self.modules))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for module in self.modules:
+            x = module.forward(x)
+        return x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        for module in reversed(self.modules):
+            grad_out = module.backward(grad_out)
+        return grad_out
+
+    def __getitem__(self, index: int) -> Module:
+        return self.modules[index]
+
+    def __len__(self) -> int:
+        return len(self.modules)
+
+    def __iter__(self):
+        return iter(self.modules)
+
+    def __repr__(self) -> str:
+        lines = [f"  ({index}): {module!r}" for index, module in enumerate(self.modules)]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"

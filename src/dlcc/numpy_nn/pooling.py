@@ -1,0 +1,130 @@
+"""Max and average pooling over kh x kw windows.
+
+Both loop over the kh*kw offsets of a window, not over pixels: each step is one
+vectorised operation on an (N, C, Ho, Wo) strided view, so a 2x2 pool is four
+NumPy calls whatever the image size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlcc.numpy_nn.functional import (
+    conv_output_size,
+    crop_padding,
+    pad_channels_last,
+    pair,
+    window_view,
+)
+from dlcc.numpy_nn.module import Module
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
+        self.padding = pair(padding, "padding")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
+            raise ValueError(
+                f"{type(self).__name__}: kernel_size and stride must be >= 1 and padding >= 0"
+            )
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size, strict=True)):
+            raise ValueError(
+                f"{type(self).__name__}: padding {self.padding} must be at most half the "
+                f"kernel size {self.kernel_size}, as in PyTorch"
+            )
+
+    def _windows(self, x: np.ndarray, fill: float):
+        """Check x, pad it (channels-last) and return the (N, Ho, Wo, kh, kw, C) view."""
+        shape_ok = isinstance(x, np.ndarray) and x.ndim == 4
+        self.check_input(x, "(N, C, H, W)", shape_ok)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        out_h = conv_output_size(x.shape[2], kh, sh, ph)
+        out_w = conv_output_size(x.shape[3], kw, sw, pw)
+        if out_h < 1 or out_w < 1:
+            raise ValueError(
+                f"{self!r}: input of {x.shape[2]}x{x.shape[3]} is smaller than the window."
+            )
+        padded = pad_channels_last(x, self.padding, fill)  # (N, Hp, Wp, C)
+        return padded, window_view(padded, self.kernel_size, self.stride)
+
+    def _offsets(self):
+        return [(a, b) for a in range(self.kernel_size[0]) for b in range(self.kernel_size[1])]
+
+    def _scatter(self, parts, x_shape, padded_shape, dtype):
+        """Sum per-offset gradients back onto the input: the adjoint of the window view.
+
+        ``parts`` yields ((a, b), grad) with grad (N, Ho, Wo, C) for window offset (a, b).
+        Output (N, C, H, W), stored channels-last.
+        """
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        _, _, height, width = x_shape
+        n, hp, wp, c = padded_shape
+        ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+        tiles_exactly = (sh, sw) == (kh, kw) and (ho * kh, wo * kw) == (hp, wp)
+        if tiles_exactly:  # every input pixel is in exactly one window: write, don't add
+            grad_padded = np.empty(padded_shape, dtype=dtype)
+            for (a, b), part in parts:
+                grad_padded[:, a::sh, b::sw, :] = part
+        else:
+            grad_padded = np.zeros(padded_shape, dtype=dtype)
+            for (a, b), part in parts:
+                grad_padded[:, a : a + sh * ho : sh, b : b + sw * wo : sw, :] += part
+        return crop_padding(grad_padded, self.padding, height, width)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Maximum over each window. Input (N, C, H, W); output (N, C, Ho, Wo).
+
+    The gradient goes to the first maximum of each window in row-major order, as in
+    PyTorch, so ties (common after ReLU) are routed identically.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        padded, windows = self._windows(x, fill=-np.inf)
+        out = windows[:, :, :, 0, 0, :].copy()  # (N, Ho, Wo, C)
+        for a, b in self._offsets()[1:]:
+            np.maximum(out, windows[:, :, :, a, b, :], out=out)
+        self.cache = (x.shape, padded.shape, windows, out)
+        return out.transpose(0, 3, 1, 2)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x_shape, padded_shape, windows, out = self.cache
+        grad_nhwc = grad_out.transpose(0, 2, 3, 1)  # (N, Ho, Wo, C)
+        unclaimed = np.ones(out.shape, dtype=bool)  # windows whose max is not yet found
+
+        def parts():  # a generator: one offset's temporaries live at a time
+            for a, b in self._offsets():
+                is_first_max = windows[:, :, :, a, b, :] == out
+                is_first_max &= unclaimed
+                np.logical_xor(unclaimed, is_first_max, out=unclaimed)  # clear the claimed ones
+                yield (a, b), grad_nhwc * is_first_max
+
+        grad_in = self._scatter(parts(), x_shape, padded_shape, grad_out.dtype)
+        self.cache = None
+        return grad_in
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over each window. Input (N, C, H, W); output (N, C, Ho, Wo).
+
+    Zero padding counts towards the mean (PyTorch's ``count_include_pad=True``).
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        padded, windows = self._windows(x, fill=0.0)
+        out = windows.sum(axis=(3, 4)) * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
+        self.cache = (x.shape, padded.shape)
+        return out.transpose(0, 3, 1, 2)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x_shape, padded_shape = self.cache
+        share = grad_out.transpose(0, 2, 3, 1) * (
+            1.0 / (self.kernel_size[0] * self.kernel_size[1])
+        )  # (N, Ho, Wo, C)
+        parts = [(offset, share) for offset in self._offsets()]
+        return self._scatter(parts, x_shape, padded_shape, grad_out.dtype)
