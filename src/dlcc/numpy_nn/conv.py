@@ -51,7 +51,9 @@ class Conv2d(Module):
         self.dtype = check_dtype(dtype)
         kh, kw = self.kernel_size
         fan_in = in_channels * kh * kw
-        self.add_param("weight", uniform_init((out_channels, in_channels, kh, kw), fan_in, self.dtype))
+        self.add_param(
+            "weight", uniform_init((out_channels, in_channels, kh, kw), fan_in, self.dtype)
+        )
         if bias:
             self.add_param("bias", uniform_init((out_channels,), fan_in, self.dtype))
 

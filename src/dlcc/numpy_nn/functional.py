@@ -56,9 +56,7 @@ def pad_channels_last(x: np.ndarray, padding: tuple[int, int], fill: float = 0.0
     return padded
 
 
-def window_view(
-    x_nhwc: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
-) -> np.ndarray:
+def window_view(x_nhwc: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """All sliding windows of a (padded) NHWC array, as a read-only view.
 
     Input (N, Hp, Wp, C); output (N, Ho, Wo, kh, kw, C) where
@@ -77,9 +75,7 @@ def window_view(
     )
 
 
-def im2col(
-    x_nhwc: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
-) -> np.ndarray:
+def im2col(x_nhwc: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """Unfold every receptive field of a padded NHWC array into one row.
 
     Input (N, Hp, Wp, C); output (N*Ho*Wo, kh*kw*C), columns ordered (kh, kw, C).

@@ -20,7 +20,9 @@ class _BatchNorm(Module):
     allowed_ndims: tuple[int, ...] = ()
     layout = ""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32):
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32
+    ):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, float(eps), float(momentum)
         self.dtype = check_dtype(dtype)

@@ -1,0 +1,303 @@
+"""Loss functions, with their gradients, and the stable `softmax` / `log_softmax`.
+
+Every loss follows one calling convention::
+
+    loss_value = loss_fn(logits, target)   # forward: a Python float
+    grad_logits = loss_fn.backward()       # dLoss/dLogits: same shape and dtype as logits
+
+``backward`` takes no upstream gradient: a loss is the end of the graph, so the
+upstream gradient is 1. Like PyTorch, which frees the graph after ``.backward()``,
+``backward`` hands back the buffer it computed in ``forward`` (no copy) and may be
+called once per ``forward``.
+
+Dtypes are kept: float32 logits give float32 arithmetic and a float32 gradient.
+Scalars mixed into arrays are Python floats, which NumPy 2 treats as "weak" and does
+not let upcast a float32 array (an ``np.float64`` scalar would).
+
+The values and gradients match ``torch.nn.functional.cross_entropy``,
+``mse_loss`` and ``binary_cross_entropy_with_logits`` (tested in float64 and float32).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_REDUCTIONS = ("mean", "sum")
+
+
+# ---- stable softmax helpers ------------------------------------------------------------
+def _require_float(x: np.ndarray, who: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"{who}: expected a float32 or float64 array, got dtype {x.dtype}. "
+            "Cast with x.astype(np.float32)."
+        )
+    return x
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log(softmax(x)) along ``axis``, without overflow.
+
+    Subtracting the maximum first makes every exponent <= 0, so ``exp`` cannot
+    overflow and the sum inside the log is >= 1, so the log never sees 0.
+
+    x: any shape, float32/float64. Returns: same shape and dtype.
+    """
+    x = _require_float(x, "log_softmax")
+    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along ``axis``, without overflow (see `log_softmax`).
+
+    x: any shape, float32/float64. Returns: same shape and dtype; sums to 1 along ``axis``.
+    """
+    x = _require_float(x, "softmax")
+    probs = x - x.max(axis=axis, keepdims=True)
+    np.exp(probs, out=probs)
+    probs /= probs.sum(axis=axis, keepdims=True)
+    return probs
+
+
+# ---- base class --------------------------------------------------------------------------
+class Loss:
+    """Shared bits: ``reduction``, ``__call__`` = ``forward``, input checks.
+
+    reduction: ``"mean"`` (average over the batch, or over all elements for the
+    element-wise losses) or ``"sum"``, as in ``torch.nn``.
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        if reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got {reduction!r}."
+            )
+        self.reduction = reduction
+        self._saved: tuple | None = None
+
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, logits: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(logits, target)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _take_saved(self) -> tuple:
+        """What forward kept for backward; each forward allows one backward."""
+        if self._saved is None:
+            raise ValueError(
+                f"{type(self).__name__}.backward: call forward(logits, target) first; "
+                "backward may be called once per forward."
+            )
+        saved, self._saved = self._saved, None
+        return saved
+
+    def _check_float_array(self, x, arg: str, layout: str) -> None:
+        name = type(self).__name__
+        if not isinstance(x, np.ndarray):
+            raise ValueError(
+                f"{name}: expected {arg} as a NumPy array {layout}, got {type(x).__name__}. "
+                f"Convert with np.asarray({arg}, dtype=np.float32)."
+            )
+        if x.dtype not in _FLOAT_DTYPES:
+            raise ValueError(
+                f"{name}: expected {arg} of dtype float32 or float64, got {x.dtype}. "
+                f"Cast with {arg}.astype(np.float32)."
+            )
+        if x.size == 0:
+            raise ValueError(f"{name}: {arg} is empty (shape {x.shape}); the loss is undefined.")
+
+    def _check_same_shape_and_dtype(self, prediction, target, prediction_arg: str) -> None:
+        """For the element-wise losses: target must match the prediction exactly.
+
+        PyTorch broadcasts (with a warning) when shapes differ, which usually hides a
+        bug such as (N, 1) against (N,); here it is an error.
+        """
+        name = type(self).__name__
+        self._check_float_array(prediction, prediction_arg, "of any shape")
+        self._check_float_array(target, "target", f"of shape {prediction.shape}")
+        if target.shape != prediction.shape:
+            raise ValueError(
+                f"{name}: target shape {target.shape} does not match {prediction_arg} shape "
+                f"{prediction.shape}. Reshape one of them (e.g. target.reshape"
+                f"{prediction.shape}); broadcasting is not done."
+            )
+        if target.dtype != prediction.dtype:
+            raise ValueError(
+                f"{name}: target dtype {target.dtype} does not match {prediction_arg} dtype "
+                f"{prediction.dtype}. Cast with target.astype(np.{prediction.dtype})."
+            )
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+# ---- cross-entropy -----------------------------------------------------------------------
+class CrossEntropyLoss(Loss):
+    """Softmax followed by cross-entropy, on raw logits and integer class labels.
+
+    With label smoothing ``eps`` and C classes the target distribution is
+    ``(1 - eps) * one_hot(target) + eps / C``, so per sample::
+
+        loss_i = -(1 - eps) * log p[i, target_i] - (eps / C) * sum_c log p[i, c]
+        dloss_i / dlogits[i] = softmax(logits[i]) - target_distribution[i]
+
+    label_smoothing: in [0, 1]; 0 is plain cross-entropy (as ``torch.nn.CrossEntropyLoss``).
+    """
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(
+                f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}."
+            )
+        # A Python float: an np.float64 here would upcast float32 gradients.
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
+        """logits: (N, C) float32/float64 scores; target: (N,) integer labels in [0, C).
+
+        Returns the loss (mean or sum over the N samples) as a Python float.
+        """
+        self._check_float_array(logits, "logits", "(N, C)")
+        if logits.ndim != 2:
+            raise ValueError(
+                f"CrossEntropyLoss: expected logits of shape (N, C), got {logits.shape}. "
+                "Flatten extra dimensions first, e.g. logits.reshape(-1, C)."
+            )
+        num_samples, num_classes = logits.shape
+        if not isinstance(target, np.ndarray) or target.dtype.kind not in "iu":
+            received = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
+            raise ValueError(
+                f"CrossEntropyLoss: expected target as an integer array of class indices "
+                f"(N,) = ({num_samples},), got {received}. Class probabilities are not "
+                "supported; convert labels with target.astype(np.int64)."
+            )
+        if target.shape != (num_samples,):
+            raise ValueError(
+                f"CrossEntropyLoss: expected target of shape (N,) = ({num_samples},) to match "
+                f"logits {logits.shape}, got {target.shape}."
+            )
+        lowest, highest = int(target.min()), int(target.max())
+        if lowest < 0 or highest >= num_classes:
+            raise ValueError(
+                f"CrossEntropyLoss: labels must be in [0, C) = [0, {num_classes}), got values "
+                f"from {lowest} to {highest}. Check that the model's output size matches the "
+                "number of classes and that labels start at 0."
+            )
+
+        rows = np.arange(num_samples)
+        # Shift by the row max: exponents are <= 0 (no overflow) and each row's sum of
+        # exponentials is >= 1 (no log(0)), even for logits of +-1e4.
+        shifted = logits - logits.max(axis=1, keepdims=True)  # (N, C)
+        shifted_at_target = shifted[rows, target]  # (N,)
+        smoothing = self.label_smoothing
+        shifted_row_sum = shifted.sum(axis=1) if smoothing else None  # (N,)
+        probs = np.exp(shifted, out=shifted)  # (N, C), reuses the buffer
+        sum_exp = probs.sum(axis=1)  # (N,)
+        log_sum_exp = np.log(sum_exp)  # (N,)
+
+        # -log p[target] = log_sum_exp - shifted[target]
+        per_sample = log_sum_exp - shifted_at_target  # (N,)
+        if smoothing:
+            # -(1/C) sum_c log p_c = log_sum_exp - mean_c shifted_c
+            uniform_term = log_sum_exp - shifted_row_sum / num_classes  # (N,)
+            per_sample *= 1.0 - smoothing
+            per_sample += smoothing * uniform_term
+        scale = 1.0 / num_samples if self.reduction == "mean" else 1.0
+
+        probs /= sum_exp[:, None]  # softmax, kept for backward
+        self._saved = (probs, target, scale)
+        return float(per_sample.sum()) * scale
+
+    def backward(self) -> np.ndarray:
+        """Returns dLoss/dLogits (N, C), same dtype as the logits."""
+        grad_logits, target, scale = self._take_saved()
+        num_samples, num_classes = grad_logits.shape
+        smoothing = self.label_smoothing
+        # softmax - target_distribution, written into the softmax buffer.
+        grad_logits[np.arange(num_samples), target] -= 1.0 - smoothing
+        if smoothing:
+            grad_logits -= smoothing / num_classes
+        if scale != 1.0:
+            grad_logits *= scale
+        return grad_logits
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+
+# ---- mean squared error ------------------------------------------------------------------
+class MSELoss(Loss):
+    """Squared error ``(prediction - target)**2``, averaged over all elements or summed.
+
+    dLoss/dPrediction = 2 * (prediction - target) * scale, with scale = 1/size for
+    ``"mean"`` and 1 for ``"sum"``.
+    """
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        """prediction, target: same shape (any), same float dtype. Returns a Python float."""
+        self._check_same_shape_and_dtype(prediction, target, "prediction")
+        difference = prediction - target  # fresh and contiguous, kept for backward
+        scale = 1.0 / difference.size if self.reduction == "mean" else 1.0
+        sum_of_squares = float(np.vdot(difference, difference))  # one pass, no (x*x) temporary
+        self._saved = (difference, scale)
+        return sum_of_squares * scale
+
+    def backward(self) -> np.ndarray:
+        """Returns dLoss/dPrediction, same shape and dtype as the prediction."""
+        difference, scale = self._take_saved()
+        difference *= 2.0 * scale  # becomes the gradient in place
+        return difference
+
+
+# ---- binary cross-entropy on logits -------------------------------------------------------
+class BCEWithLogitsLoss(Loss):
+    """Sigmoid followed by binary cross-entropy, computed stably from the logits.
+
+    Per element, with x the logit and t the target in [0, 1] (soft labels allowed)::
+
+        loss = max(x, 0) - x * t + log(1 + exp(-|x|))
+        dloss / dx = sigmoid(x) - t
+
+    The first form never exponentiates a positive number, so logits of +-1e4 are fine.
+    ``"mean"`` averages over all elements (as torch does).
+    """
+
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
+        """logits, target: same shape (any), same float dtype. Returns a Python float."""
+        self._check_same_shape_and_dtype(logits, target, "logits")
+        exp_neg_abs = np.abs(logits)
+        np.negative(exp_neg_abs, out=exp_neg_abs)
+        np.exp(exp_neg_abs, out=exp_neg_abs)  # exp(-|x|) in (0, 1]: cannot overflow
+        # Combine element-wise before summing: summing max(x, 0) and x * t separately
+        # would cancel catastrophically for large logits.
+        elementwise = np.maximum(logits, 0.0)
+        elementwise -= logits * target
+        elementwise += np.log1p(exp_neg_abs)
+        scale = 1.0 / logits.size if self.reduction == "mean" else 1.0
+        self._saved = (logits, target, exp_neg_abs, scale)
+        return float(elementwise.sum()) * scale
+
+    def backward(self) -> np.ndarray:
+        """Returns dLoss/dLogits, same shape and dtype as the logits."""
+        logits, target, exp_neg_abs, scale = self._take_saved()
+        # sigmoid(x) = 1 / (1 + exp(-x)) for x >= 0 and exp(x) / (1 + exp(x)) for x < 0,
+        # both written with exp(-|x|) so neither overflows.
+        grad_logits = np.where(logits >= 0, 1.0, exp_neg_abs)
+        exp_neg_abs += 1.0
+        grad_logits /= exp_neg_abs
+        grad_logits -= target
+        if scale != 1.0:
+            grad_logits *= scale
+        return grad_logits
