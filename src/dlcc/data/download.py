@@ -192,50 +192,44 @@ def _content_length(response: Response) -> int | None:
         return None
 
 
-def _stream_to(
-    url: str,
-    handle: BinaryIO,
-    *,
-    opener: Opener,
-    timeout: float,
-    description: str,
-    progress: bool | None,
-) -> None:
+def _open_url(url: str, *, opener: Opener, timeout: float) -> Response:
     try:
-        response = opener(url, timeout)
+        return opener(url, timeout)
     except (OSError, http.client.HTTPException, ValueError) as error:
         # URLError/HTTPError/refused/timeouts are OSErrors; ValueError is a malformed URL.
         raise _TransferFailed(_describe_network_error(error)) from error
-    try:
-        expected_bytes = _content_length(response)
-        received_bytes = 0
-        # disable=None: a bar on a terminal, silence in logs and under pytest.
-        with tqdm(
-            total=expected_bytes,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=description,
-            disable=None if progress is None else not progress,
-            leave=False,
-        ) as bar:
-            while True:
-                try:
-                    chunk = response.read(CHUNK_BYTES)
-                except (OSError, http.client.HTTPException) as error:
-                    raise _TransferFailed(_describe_network_error(error)) from error
-                if not chunk:
-                    break
-                handle.write(chunk)
-                received_bytes += len(chunk)
-                bar.update(len(chunk))
-        # urllib returns b"" when a server hangs up early instead of raising: count the bytes.
-        if expected_bytes is not None and received_bytes != expected_bytes:
-            raise _TransferFailed(
-                f"connection closed after {received_bytes:,} of {expected_bytes:,} bytes"
-            )
-    finally:
-        response.close()
+
+
+def _copy_response(
+    response: Response, handle: BinaryIO, *, description: str, progress: bool | None
+) -> None:
+    expected_bytes = _content_length(response)
+    received_bytes = 0
+    # disable=None: a bar on a terminal, silence in logs and under pytest.
+    with tqdm(
+        total=expected_bytes,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=description,
+        disable=None if progress is None else not progress,
+        leave=False,
+    ) as bar:
+        while True:
+            try:
+                chunk = response.read(CHUNK_BYTES)
+            except (OSError, http.client.HTTPException) as error:
+                raise _TransferFailed(_describe_network_error(error)) from error
+            if not chunk:
+                break
+            handle.write(chunk)
+            received_bytes += len(chunk)
+            bar.update(len(chunk))
+    # urllib returns b"" when a server hangs up early instead of raising: count the bytes.
+    if expected_bytes is not None and received_bytes != expected_bytes:
+        raise _TransferFailed(
+            f"connection closed after {received_bytes:,} of {expected_bytes:,} bytes"
+        )
 
 
 def _describe_network_error(error: BaseException) -> str:
@@ -296,15 +290,15 @@ def download_file(
     any_data_arrived = False
     for url in urls:
         try:
-            with atomic_write(destination, verify=verify) as handle:
-                _stream_to(
-                    url,
-                    handle,
-                    opener=opener,
-                    timeout=timeout,
-                    description=dataset_file.filename,
-                    progress=progress,
-                )
+            # Connect first: with no network, nothing is created on disk at all.
+            response = _open_url(url, opener=opener, timeout=timeout)
+            try:
+                with atomic_write(destination, verify=verify) as handle:
+                    _copy_response(
+                        response, handle, description=dataset_file.filename, progress=progress
+                    )
+            finally:
+                response.close()
             return destination
         except _TransferFailed as error:
             failures.append(f"{url}: {error}")
@@ -313,9 +307,9 @@ def download_file(
             failures.append(f"{url}: {error}")
         except OSError as error:
             raise DataError(
-                f"cannot write {destination} ({error}); "
-                f"check free space and permissions of {destination.parent}, or choose another "
-                "folder with --data-dir or DLCC_DATA_DIR"
+                f"cannot write {destination} ({error}); check free space and permissions of "
+                f"{destination.parent}, or choose another folder with --data-dir or "
+                "DLCC_DATA_DIR"
             ) from error
     reasons = "; ".join(failures)
     if any_data_arrived:

@@ -121,6 +121,31 @@ def read_idx(
     return array
 
 
+def read_idx_shape(path: Path, *, remedy: str = DEFAULT_REMEDY) -> tuple[int, ...]:
+    """The dimensions an IDX file's header declares, reading only the header."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as probe:
+            compressed = probe.read(2) == GZIP_MAGIC
+        opened = gzip.open(path, "rb") if compressed else open(path, "rb")
+        with opened as handle:
+            prefix = handle.read(HEADER_PREFIX_BYTES)
+            ndim = prefix[3] if len(prefix) == HEADER_PREFIX_BYTES else 0
+            header = prefix + handle.read(DIMENSION_BYTES * ndim)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(
+            f"{path} is truncated or corrupt ({type(error).__name__}: {error}): {remedy}"
+        ) from error
+    if len(header) < HEADER_PREFIX_BYTES or header[:2] != b"\0\0" or header[2] not in IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number): {remedy}")
+    if len(header) != HEADER_PREFIX_BYTES + DIMENSION_BYTES * ndim:
+        raise DataError(f"{path} is truncated inside its header: {remedy}")
+    return tuple(
+        int.from_bytes(header[offset : offset + DIMENSION_BYTES], "big")
+        for offset in range(HEADER_PREFIX_BYTES, len(header), DIMENSION_BYTES)
+    )
+
+
 def encode_idx(array: np.ndarray) -> bytes:
     """IDX bytes (uncompressed) for `array`, whose dtype must be one IDX can hold."""
     native = np.dtype(array.dtype).newbyteorder("=")

@@ -63,9 +63,7 @@ def missing_files(spec: DatasetSpec, folder: Path) -> list[str]:
     present, because any non-empty subset of them is usable.
     """
     missing = [
-        file.filename
-        for file in spec.files
-        if file.required and locate_file(folder, file) is None
+        file.filename for file in spec.files if file.required and locate_file(folder, file) is None
     ]
     optional = [file for file in spec.files if not file.required]
     if optional and all(locate_file(folder, file) is None for file in optional):

@@ -1,6 +1,16 @@
-"""A from-scratch deep-learning library in NumPy, with torch.nn's names and shapes."""
+"""A from-scratch deep-learning library in NumPy, with torch.nn's names and shapes.
+
+import dlcc.numpy_nn as nn
+model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
+loss_fn, optimizer = nn.CrossEntropyLoss(), nn.SGD(model.parameters(), lr=0.1)
+loss = loss_fn(model(x), y)          # x (N, 1, 28, 28) float32, y (N,) int
+model.backward(loss_fn.backward())   # fills every module's .grads
+optimizer.step()
+"""
 
 from dlcc.numpy_nn.conv import Conv2d
+from dlcc.numpy_nn.gradcheck import GradcheckResult, gradcheck
 from dlcc.numpy_nn.layers import (
     Dropout,
     Flatten,
@@ -11,24 +21,50 @@ from dlcc.numpy_nn.layers import (
     Sigmoid,
     Tanh,
 )
+from dlcc.numpy_nn.losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    MSELoss,
+    log_softmax,
+    softmax,
+)
 from dlcc.numpy_nn.module import Module, manual_seed
 from dlcc.numpy_nn.normalization import BatchNorm1d, BatchNorm2d
+from dlcc.numpy_nn.optim import SGD, Adam, AdamW, RMSprop
 from dlcc.numpy_nn.pooling import AvgPool2d, MaxPool2d
+from dlcc.numpy_nn.schedules import CosineWithWarmup, OneCycleLR, StepLR
+from dlcc.numpy_nn.train import evaluate, fit
 
 __all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
     "AvgPool2d",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "CosineWithWarmup",
+    "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "GradcheckResult",
     "LeakyReLU",
     "Linear",
+    "MSELoss",
     "MaxPool2d",
     "Module",
+    "OneCycleLR",
+    "RMSprop",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "StepLR",
     "Tanh",
+    "evaluate",
+    "fit",
+    "gradcheck",
+    "log_softmax",
     "manual_seed",
+    "softmax",
 ]

@@ -49,6 +49,7 @@ class Conv2d(Module):
                 f"kernel_size={kernel_size}, stride={stride}, padding={padding}"
             )
         self.dtype = check_dtype(dtype)
+        self.workspace: dict = {}  # scratch arrays reused across steps (see reusable_buffer)
         kh, kw = self.kernel_size
         fan_in = in_channels * kh * kw
         self.add_param(
@@ -70,8 +71,8 @@ class Conv2d(Module):
                 f"{kh}x{kw} after padding {ph}x{pw}; give a larger image or more padding."
             )
 
-        padded = pad_channels_last(x, self.padding)  # (N, Hp, Wp, C_in)
-        cols = im2col(padded, self.kernel_size, self.stride)  # (N*Ho*Wo, kh*kw*C_in)
+        padded = pad_channels_last(x, self.padding, workspace=self.workspace)  # (N, Hp, Wp, C_in)
+        cols = im2col(padded, self.kernel_size, self.stride, self.workspace)  # (N*Ho*Wo, K)
         # The weight, reordered to match the (kh, kw, C_in) columns: (kh*kw*C_in, C_out).
         weight_cols = self.params["weight"].transpose(2, 3, 1, 0).reshape(-1, self.out_channels)
         out_rows = cols @ weight_cols  # (N*Ho*Wo, C_out): NHWC memory
@@ -82,7 +83,7 @@ class Conv2d(Module):
         return out_rows.reshape(n, out_h, out_w, self.out_channels).transpose(0, 3, 1, 2)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        (n, c_in, height, width), padded_shape, cols, weight_cols = self.cache
+        (_, c_in, height, width), padded_shape, cols, weight_cols = self.cache
         kh, kw = self.kernel_size
         # (N, C_out, Ho, Wo) -> (N*Ho*Wo, C_out); free when grad_out is stored NHWC.
         grad_rows = grad_out.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
@@ -96,7 +97,7 @@ class Conv2d(Module):
         grad_padded = col2im_matmul(
             grad_rows, weight_cols, padded_shape, self.kernel_size, self.stride
         )
-        self.cache = None  # free the columns: they are the largest array in the network
+        self.cache = None
         return crop_padding(grad_padded, self.padding, height, width)  # (N, C_in, H, W)
 
     def extra_repr(self) -> str:

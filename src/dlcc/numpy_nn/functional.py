@@ -41,19 +41,40 @@ def to_channels_last(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def pad_channels_last(x: np.ndarray, padding: tuple[int, int], fill: float = 0.0) -> np.ndarray:
-    """Pad H and W of an NCHW array into a fresh NHWC buffer.
+def pad_channels_last(
+    x: np.ndarray, padding: tuple[int, int], fill: float = 0.0, workspace: dict | None = None
+) -> np.ndarray:
+    """Pad H and W of an NCHW array into an NHWC buffer.
 
     Input (N, C, H, W); output (N, H + 2*ph, W + 2*pw, C), C-contiguous.
-    Without padding this is just `to_channels_last`.
+    Without padding this is just `to_channels_last`. With a ``workspace`` dict the
+    buffer is kept there and reused by the next call of the same shape: its border
+    is already filled, so only the interior is written.
     """
     pad_h, pad_w = padding
     if pad_h == 0 and pad_w == 0:
         return to_channels_last(x)
     n, c, h, w = x.shape
-    padded = np.full((n, h + 2 * pad_h, w + 2 * pad_w, c), fill, dtype=x.dtype)
+    shape = (n, h + 2 * pad_h, w + 2 * pad_w, c)
+    padded = reusable_buffer(workspace, "padded", shape, x.dtype, fill)
     padded[:, pad_h : pad_h + h, pad_w : pad_w + w, :] = x.transpose(0, 2, 3, 1)
     return padded
+
+
+def reusable_buffer(workspace: dict | None, name: str, shape, dtype, fill=None) -> np.ndarray:
+    """An internal scratch array, reused across calls while shape and dtype match.
+
+    Large temporaries cost page faults every time they are freshly allocated; a layer
+    that keeps its scratch arrays avoids that. Never return such a buffer to a caller.
+    ``fill`` initialises a new buffer (the caller must keep that part unchanged).
+    """
+    key = (name, fill)
+    buffer = None if workspace is None else workspace.get(key)
+    if buffer is None or buffer.shape != tuple(shape) or buffer.dtype != dtype:
+        buffer = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        if workspace is not None:
+            workspace[key] = buffer
+    return buffer
 
 
 def window_view(x_nhwc: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
@@ -75,15 +96,23 @@ def window_view(x_nhwc: np.ndarray, kernel: tuple[int, int], stride: tuple[int, 
     )
 
 
-def im2col(x_nhwc: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+def im2col(
+    x_nhwc: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    workspace: dict | None = None,
+) -> np.ndarray:
     """Unfold every receptive field of a padded NHWC array into one row.
 
     Input (N, Hp, Wp, C); output (N*Ho*Wo, kh*kw*C), columns ordered (kh, kw, C).
-    This is the one copy a convolution's forward pass makes.
+    This is the one copy a convolution's forward pass makes (into ``workspace``'s
+    reusable buffer when one is given).
     """
     windows = window_view(x_nhwc, kernel, stride)  # (N, Ho, Wo, kh, kw, C)
     n, ho, wo, kh, kw, c = windows.shape
-    return windows.reshape(n * ho * wo, kh * kw * c)
+    cols = reusable_buffer(workspace, "cols", (n * ho * wo, kh * kw * c), x_nhwc.dtype)
+    cols.reshape(windows.shape)[...] = windows
+    return cols
 
 
 def col2im(
@@ -138,6 +167,7 @@ def col2im_matmul(
     image = np.zeros(padded_shape, dtype=grad_rows.dtype)
     for a in range(kh):
         for b in range(kw):
+            # (np.matmul with out= is slower here than a fresh result: it skips BLAS.)
             block = grad_rows @ weight_per_offset[a, b].T  # (N*Ho*Wo, C_in)
             image[:, a : a + sh * ho : sh, b : b + sw * wo : sw, :] += block.reshape(
                 n, ho, wo, c_in

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit  # numerically stable logistic sigmoid, no overflow warnings
 
 from dlcc.numpy_nn.module import Module, check_dtype, default_rng
 
@@ -95,7 +94,8 @@ class Sigmoid(Module):
     """1 / (1 + exp(-x)), element-wise. Any shape."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.output = expit(x)
+        # exp(-log(1 + exp(-x))) never overflows: logaddexp is computed stably.
+        self.output = np.exp(-np.logaddexp(0, -x))
         return self.output
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:

@@ -47,7 +47,8 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     x = _require_float(x, "log_softmax")
     shifted = x - x.max(axis=axis, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    with np.errstate(under="ignore"):  # exp(-1e4) -> 0 is the intended result
+        shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
 
 
@@ -58,7 +59,8 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     x = _require_float(x, "softmax")
     probs = x - x.max(axis=axis, keepdims=True)
-    np.exp(probs, out=probs)
+    with np.errstate(under="ignore"):  # exp(-1e4) -> 0 is the intended result
+        np.exp(probs, out=probs)
     probs /= probs.sum(axis=axis, keepdims=True)
     return probs
 
@@ -203,7 +205,8 @@ class CrossEntropyLoss(Loss):
         shifted_at_target = shifted[rows, target]  # (N,)
         smoothing = self.label_smoothing
         shifted_row_sum = shifted.sum(axis=1) if smoothing else None  # (N,)
-        probs = np.exp(shifted, out=shifted)  # (N, C), reuses the buffer
+        with np.errstate(under="ignore"):  # exp(-1e4) -> 0 is the intended result
+            probs = np.exp(shifted, out=shifted)  # (N, C), reuses the buffer
         sum_exp = probs.sum(axis=1)  # (N,)
         log_sum_exp = np.log(sum_exp)  # (N,)
 
@@ -279,7 +282,8 @@ class BCEWithLogitsLoss(Loss):
         self._check_same_shape_and_dtype(logits, target, "logits")
         exp_neg_abs = np.abs(logits)
         np.negative(exp_neg_abs, out=exp_neg_abs)
-        np.exp(exp_neg_abs, out=exp_neg_abs)  # exp(-|x|) in (0, 1]: cannot overflow
+        with np.errstate(under="ignore"):  # exp(-1e4) -> 0 is the intended result
+            np.exp(exp_neg_abs, out=exp_neg_abs)  # exp(-|x|) in [0, 1]: cannot overflow
         # Combine element-wise before summing: summing max(x, 0) and x * t separately
         # would cancel catastrophically for large logits.
         elementwise = np.maximum(logits, 0.0)

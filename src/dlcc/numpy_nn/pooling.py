@@ -52,25 +52,27 @@ class _Pool2d(Module):
     def _offsets(self):
         return [(a, b) for a in range(self.kernel_size[0]) for b in range(self.kernel_size[1])]
 
-    def _scatter(self, parts, x_shape, padded_shape, dtype):
+    def _scatter(self, gradient_at_offset, x_shape, padded_shape, dtype):
         """Sum per-offset gradients back onto the input: the adjoint of the window view.
 
-        ``parts`` yields ((a, b), grad) with grad (N, Ho, Wo, C) for window offset (a, b).
-        Output (N, C, H, W), stored channels-last.
+        ``gradient_at_offset(a, b, out)`` returns the (N, Ho, Wo, C) gradient that flows
+        through window offset (a, b), written into ``out`` when ``out`` is not None.
+        Offsets are visited in row-major order. Output (N, C, H, W), stored NHWC.
         """
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         _, _, height, width = x_shape
-        n, hp, wp, c = padded_shape
+        _, hp, wp, _ = padded_shape
         ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-        tiles_exactly = (sh, sw) == (kh, kw) and (ho * kh, wo * kw) == (hp, wp)
-        if tiles_exactly:  # every input pixel is in exactly one window: write, don't add
+        if (sh, sw) == (kh, kw) and (ho * kh, wo * kw) == (hp, wp):
+            # Windows tile the input: each pixel gets exactly one write, straight in place.
             grad_padded = np.empty(padded_shape, dtype=dtype)
-            for (a, b), part in parts:
-                grad_padded[:, a::sh, b::sw, :] = part
+            for a, b in self._offsets():
+                gradient_at_offset(a, b, grad_padded[:, a::sh, b::sw, :])
         else:
             grad_padded = np.zeros(padded_shape, dtype=dtype)
-            for (a, b), part in parts:
-                grad_padded[:, a : a + sh * ho : sh, b : b + sw * wo : sw, :] += part
+            for a, b in self._offsets():
+                window = grad_padded[:, a : a + sh * ho : sh, b : b + sw * wo : sw, :]
+                window += gradient_at_offset(a, b, None)
         return crop_padding(grad_padded, self.padding, height, width)
 
     def extra_repr(self) -> str:
@@ -93,18 +95,23 @@ class MaxPool2d(_Pool2d):
         return out.transpose(0, 3, 1, 2)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_shape, padded_shape, windows, out = self.cache
+        x_shape, padded_shape, windows, maxima = self.cache
         grad_nhwc = grad_out.transpose(0, 2, 3, 1)  # (N, Ho, Wo, C)
-        unclaimed = np.ones(out.shape, dtype=bool)  # windows whose max is not yet found
+        unclaimed = None  # windows whose first maximum is still to be found
+        last_offset = self._offsets()[-1]
 
-        def parts():  # a generator: one offset's temporaries live at a time
-            for a, b in self._offsets():
-                is_first_max = windows[:, :, :, a, b, :] == out
+        def gradient_at_offset(a, b, out):
+            nonlocal unclaimed
+            is_first_max = windows[:, :, :, a, b, :] == maxima
+            if unclaimed is None:
+                unclaimed = ~is_first_max
+            else:
                 is_first_max &= unclaimed
-                np.logical_xor(unclaimed, is_first_max, out=unclaimed)  # clear the claimed ones
-                yield (a, b), grad_nhwc * is_first_max
+                if (a, b) != last_offset:
+                    unclaimed ^= is_first_max  # is_first_max is a subset of unclaimed
+            return np.multiply(grad_nhwc, is_first_max, out=out)
 
-        grad_in = self._scatter(parts(), x_shape, padded_shape, grad_out.dtype)
+        grad_in = self._scatter(gradient_at_offset, x_shape, padded_shape, grad_out.dtype)
         self.cache = None
         return grad_in
 
@@ -126,5 +133,11 @@ class AvgPool2d(_Pool2d):
         share = grad_out.transpose(0, 2, 3, 1) * (
             1.0 / (self.kernel_size[0] * self.kernel_size[1])
         )  # (N, Ho, Wo, C)
-        parts = [(offset, share) for offset in self._offsets()]
-        return self._scatter(parts, x_shape, padded_shape, grad_out.dtype)
+
+        def gradient_at_offset(a, b, out):
+            if out is None:
+                return share
+            out[...] = share
+            return out
+
+        return self._scatter(gradient_at_offset, x_shape, padded_shape, grad_out.dtype)

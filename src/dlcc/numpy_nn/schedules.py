@@ -154,7 +154,9 @@ class CosineWithWarmup(LRScheduler):
             return self.base_lr * (start + (1.0 - start) * step / self.warmup_steps)
         decay_steps = max(1, self.total_steps - self.warmup_steps)
         progress = min(1.0, (step - self.warmup_steps) / decay_steps)
-        return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (
+            1.0 + math.cos(math.pi * progress)
+        )
 
 
 class OneCycleLR(LRScheduler):
@@ -171,7 +173,10 @@ class OneCycleLR(LRScheduler):
     for SGD/RMSprop. Like torch, this turns momentum on for an SGD built without it.
 
     The optimizer's lr at construction is ignored (max_lr sets the scale). Stepping
-    more than ``total_steps`` times raises ``ValueError``, as in torch.
+    more than ``total_steps`` times raises ``ValueError``, as in torch. The one
+    difference from torch: after the ``total_steps``-th ``step()`` (an lr no optimizer
+    step uses in the usual loop) the lr is the final ``min_lr``, where torch
+    extrapolates slightly past it (even below zero with ``"linear"``).
     """
 
     def __init__(
@@ -262,7 +267,11 @@ class OneCycleLR(LRScheduler):
         phase_start = 0.0
         for i, (phase_end, *values) in enumerate(self.phases):
             if step <= phase_end or i == len(self.phases) - 1:
-                return ((step - phase_start) / (phase_end - phase_start), *values)
+                # Capped at 1: at step == total_steps torch extrapolates past the end of
+                # the last phase (a negative lr with linear annealing); here it stays at
+                # the final value. That lr is set after the last optimizer step anyway.
+                fraction = min(1.0, (step - phase_start) / (phase_end - phase_start))
+                return (fraction, *values)
             phase_start = phase_end
         raise AssertionError("unreachable")
 

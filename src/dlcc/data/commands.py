@@ -1,0 +1,83 @@
+"""``dlcc data list | fetch NAME | verify NAME``: print to stdout, return an exit status.
+
+User errors raise `DataError` (the CLI prints its one-line message and exits with 2).
+"""
+
+from __future__ import annotations
+
+from dlcc.data.fetch import fetch_dataset
+from dlcc.data.paths import data_dir_origin, resolve_data_dir
+from dlcc.data.registry import dataset_names, get_spec
+from dlcc.data.status import dataset_status
+from dlcc.data.verify import FAILING_STATUSES, verify_dataset
+from dlcc.errors import DataError
+
+
+def list_command(data_dir: str | None) -> int:
+    """Print each registered dataset, whether it is present, and where. Returns 0."""
+    data_root = resolve_data_dir(data_dir)
+    print(f"data directory: {data_root} (from {data_dir_origin(data_dir)})")
+    rows = []
+    for name in dataset_names():
+        status = dataset_status(name, data_dir)
+        state = "present" if status.present else "missing"
+        where = str(status.location) if status.location else "-"
+        rows.append((name, state, where, status.detail))
+    name_width = max(len(row[0]) for row in rows)
+    for name, state, where, detail in rows:
+        print(f"  {name:<{name_width}}  {state:<7}  {where}  ({detail})")
+    missing = [row[0] for row in rows if row[1] == "missing"]
+    if missing:
+        print(f"get one with `dlcc data fetch NAME` ({', '.join(missing)} missing)")
+    return 0
+
+
+def fetch_command(name: str, data_dir: str | None) -> int:
+    """Download dataset `name` (checksummed, atomic) unless it is already present."""
+    spec = get_spec(name)
+    if spec.file_format == "embedded":
+        print(f"{name}: embedded in scikit-learn, nothing to download")
+        return 0
+    result = fetch_dataset(name, data_dir)
+    for filename in result.already_present:
+        print(f"  {filename}: already present, verified")
+    for filename in result.downloaded:
+        print(f"  {filename}: downloaded, verified")
+    print(f"{name}: ready in {result.folder}")
+    return 0
+
+
+def verify_command(name: str, data_dir: str | None) -> int:
+    """Check dataset `name` file by file and print what each check found.
+
+    Returns 0 when the dataset is present, readable and consistent with every checksum the
+    registry knows. Raises DataError (exit 2) when a file is missing, unreadable, or fails
+    its checksum; the message names the files and says what to do.
+    """
+    report = verify_dataset(name, data_dir)
+    location = report.folder if report.folder is not None else "scikit-learn"
+    print(f"{name}: checking {location}")
+    width = max(len(check.filename) for check in report.files)
+    for check in report.files:
+        print(f"  {check.status:<10}  {check.filename:<{width}}  {check.message}")
+    if report.summary:
+        print(f"  {report.summary}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    if not report.ok:
+        failed = [check.filename for check in report.files if check.status in FAILING_STATUSES]
+        spec = get_spec(name)
+        fix = (
+            f"delete the bad files and run `dlcc data fetch {name}`"
+            if spec.downloadable
+            else "put good copies of them in place (this dataset has no public download)"
+        )
+        raise DataError(f"{name} failed verification ({', '.join(failed)}): {fix}")
+    if report.fully_verified:
+        verdict = "verified"
+    elif report.folder is None:
+        verdict = "usable (part of scikit-learn: nothing to checksum)"
+    else:
+        verdict = "usable, not fully verified (see notes)"
+    print(f"{name}: {verdict}")
+    return 0

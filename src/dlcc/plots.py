@@ -1,0 +1,100 @@
+"""Plots saved as PNG into a run directory: curves, confusion matrix, misclassified grid.
+
+Shared by the NumPy and the PyTorch training commands. Uses matplotlib's Agg backend,
+so it works without a screen. Each file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _save(figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=110, bbox_inches="tight")
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        Path(temporary).unlink(missing_ok=True)
+    return path
+
+
+def plot_history(history: dict, path: str | Path) -> Path:
+    """Loss and accuracy per epoch, train and validation, side by side."""
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = history["epoch"]
+    for axis, key, title in [(loss_axis, "loss", "loss"), (accuracy_axis, "accuracy", "accuracy")]:
+        axis.plot(epochs, history[f"train_{key}"], marker="o", label="train")
+        if history.get(f"val_{key}"):
+            axis.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    if history.get("best_epoch"):
+        loss_axis.axvline(history["best_epoch"], color="grey", linestyle="--", linewidth=1)
+    return _save(figure, path)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) counts; row = true class, column = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str | Path) -> Path:
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(class_names)), class_names, rotation=90)
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, column), count in np.ndenumerate(matrix):
+        if count:
+            color = "white" if count > threshold else "black"
+            axis.text(column, row, str(count), ha="center", va="center", fontsize=7, color=color)
+    axis.set_title("confusion matrix (test)")
+    return _save(figure, path)
+
+
+def plot_misclassified(
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: list[str],
+    path: str | Path,
+    max_count: int = 36,
+) -> Path:
+    """A grid of up to ``max_count`` misclassified images titled "true -> predicted".
+
+    images (N, C, H, W), any range (each is rescaled to [0, 1] for display).
+    """
+    wrong = np.flatnonzero(y_true != y_pred)[:max_count]
+    columns = 6
+    rows = max(1, int(np.ceil(len(wrong) / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.8), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, index in zip(axes.flat, wrong, strict=False):
+        image = images[index].transpose(1, 2, 0).astype(np.float64)
+        image = (image - image.min()) / max(image.max() - image.min(), 1e-12)
+        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+        axis.set_title(f"{class_names[y_true[index]]} -> {class_names[y_pred[index]]}", fontsize=8)
+    if not len(wrong):
+        axes.flat[0].set_title("no misclassified examples")
+    return _save(figure, path)

@@ -1,0 +1,261 @@
+"""Losses against torch.nn.functional, on random shapes, dtypes and settings (numpy-ml style).
+
+Each seed draws one configuration, so a failure names the seed that reproduces it.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+from dlcc.numpy_nn.losses import (  # noqa: E402
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    MSELoss,
+    log_softmax,
+    softmax,
+)
+
+DTYPES = [np.float64, np.float32]
+# (rtol, atol) per dtype for values and gradients
+TOLERANCES = {np.float64: (1e-10, 1e-12), np.float32: (2e-5, 1e-6)}
+
+
+def torch_value_and_grad(torch_fn, logits, *args, **kwargs):
+    logits_t = torch.tensor(logits, requires_grad=True)
+    loss = torch_fn(logits_t, *args, **kwargs)
+    loss.backward()
+    return loss.item(), logits_t.grad.numpy()
+
+
+# ---- softmax / log_softmax -------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_and_log_softmax_match_torch(seed, dtype):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 6, size=rng.integers(1, 4)))
+    axis = int(rng.integers(-len(shape), len(shape)))
+    x = (rng.standard_normal(shape) * 10).astype(dtype)
+    rtol, atol = TOLERANCES[dtype]
+    probs, log_probs = softmax(x, axis=axis), log_softmax(x, axis=axis)
+    assert probs.dtype == dtype and log_probs.dtype == dtype
+    np.testing.assert_allclose(probs, torch.softmax(torch.tensor(x), axis).numpy(), rtol, atol)
+    np.testing.assert_allclose(
+        log_probs, torch.log_softmax(torch.tensor(x), axis).numpy(), rtol, 10 * atol
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_is_stable_for_huge_logits(dtype):
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        probs, log_probs = softmax(x), log_softmax(x)
+    np.testing.assert_allclose(probs, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+    np.testing.assert_allclose(log_probs, torch.log_softmax(torch.tensor(x), -1).numpy())
+
+
+def test_softmax_rejects_integer_input():
+    with pytest.raises(ValueError, match=r"softmax.*float32 or float64.*int64"):
+        softmax(np.arange(3))
+
+
+# ---- CrossEntropyLoss -----------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_matches_torch(seed, dtype):
+    rng = np.random.default_rng(seed)
+    num_samples, num_classes = int(rng.integers(1, 17)), int(rng.integers(1, 11))
+    reduction = str(rng.choice(["mean", "sum"]))
+    label_smoothing = float(rng.uniform(0, 0.5)) if seed % 2 else 0.0
+    scale = 10.0 ** rng.uniform(-1, 1.5)
+    logits = (rng.standard_normal((num_samples, num_classes)) * scale).astype(dtype)
+    labels = rng.integers(0, num_classes, size=num_samples)
+
+    loss_fn = CrossEntropyLoss(reduction=reduction, label_smoothing=label_smoothing)
+    value = loss_fn(logits, labels)
+    grad = loss_fn.backward()
+    expected_value, expected_grad = torch_value_and_grad(
+        F.cross_entropy,
+        logits,
+        torch.tensor(labels),
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
+    rtol, atol = TOLERANCES[dtype]
+    assert isinstance(value, float)
+    assert grad.dtype == dtype and grad.shape == logits.shape
+    np.testing.assert_allclose(value, expected_value, rtol=rtol, atol=atol * num_samples * scale)
+    np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_is_stable_at_plus_minus_1e4(dtype, label_smoothing):
+    rng = np.random.default_rng(0)
+    logits = rng.choice([-1e4, 1e4], size=(8, 5)).astype(dtype)
+    logits[0] = -1e4  # a row of all-equal huge negatives
+    labels = rng.integers(0, 5, size=8)
+    loss_fn = CrossEntropyLoss(label_smoothing=label_smoothing)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = loss_fn(logits, labels)
+        grad = loss_fn.backward()
+    assert np.isfinite(value) and np.isfinite(grad).all()
+    expected_value, expected_grad = torch_value_and_grad(
+        F.cross_entropy, logits, torch.tensor(labels), label_smoothing=label_smoothing
+    )
+    np.testing.assert_allclose(value, expected_value, rtol=1e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6, atol=1e-7)
+
+
+def test_cross_entropy_accepts_any_integer_label_dtype():
+    logits = np.random.default_rng(0).standard_normal((4, 3))
+    values = [
+        CrossEntropyLoss()(logits, np.array([0, 2, 1, 2], dtype=dtype))
+        for dtype in (np.int64, np.int32, np.uint8)
+    ]
+    assert values[0] == values[1] == values[2]
+
+
+@pytest.mark.parametrize(
+    ("logits", "labels", "message"),
+    [
+        (np.zeros((4, 3)), np.array([0, 1, 3, 0]), r"CrossEntropyLoss.*\[0, 3\).*0 to 3"),
+        (np.zeros((4, 3)), np.array([0, -1, 2, 0]), r"CrossEntropyLoss.*\[0, 3\).*-1 to 2"),
+        (np.zeros((4, 3)), np.zeros(4), r"CrossEntropyLoss.*integer.*float64"),
+        (np.zeros((4, 3)), np.zeros((4, 3), dtype=np.int64), r"CrossEntropyLoss.*\(4,\).*\(4, 3\)"),
+        (np.zeros((4, 3)), np.zeros(5, dtype=np.int64), r"CrossEntropyLoss.*\(4,\).*\(5,\)"),
+        (np.zeros(4), np.zeros(4, dtype=np.int64), r"CrossEntropyLoss.*\(N, C\).*\(4,\)"),
+        (np.zeros((4, 3), dtype=np.int64), np.zeros(4, dtype=np.int64), r"float32 or float64"),
+        ([[0.0, 1.0]], np.zeros(1, dtype=np.int64), r"CrossEntropyLoss.*NumPy array.*list"),
+    ],
+)
+def test_cross_entropy_rejects_bad_input(logits, labels, message):
+    with pytest.raises(ValueError, match=message):
+        CrossEntropyLoss()(logits, labels)
+
+
+def test_constructor_and_backward_misuse_are_clear():
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        CrossEntropyLoss(reduction="none")
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
+        CrossEntropyLoss(label_smoothing=1.5)
+    loss_fn = MSELoss()
+    with pytest.raises(ValueError, match=r"MSELoss.backward: call forward"):
+        loss_fn.backward()
+    loss_fn(np.ones(3), np.zeros(3))
+    loss_fn.backward()
+    with pytest.raises(ValueError, match="once per forward"):
+        loss_fn.backward()
+
+
+def test_backward_does_not_touch_the_inputs():
+    rng = np.random.default_rng(1)
+    logits, target = rng.standard_normal((3, 4)), rng.random((3, 4))
+    copies = logits.copy(), target.copy()
+    for loss_fn in (MSELoss(), BCEWithLogitsLoss()):
+        loss_fn(logits, target)
+        loss_fn.backward()
+    loss_fn = CrossEntropyLoss(label_smoothing=0.1)
+    loss_fn(logits, np.array([0, 1, 2]))
+    loss_fn.backward()
+    np.testing.assert_array_equal(logits, copies[0])
+    np.testing.assert_array_equal(target, copies[1])
+
+
+# ---- MSELoss and BCEWithLogitsLoss --------------------------------------------------------------
+def random_elementwise_case(seed, dtype, binary_target):
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(1, 6, size=rng.integers(1, 5)))
+    reduction = str(rng.choice(["mean", "sum"]))
+    scale = 10.0 ** rng.uniform(-1, 1.5)
+    prediction = (rng.standard_normal(shape) * scale).astype(dtype)
+    target = rng.random(shape)
+    if binary_target:
+        target = np.round(target) if seed % 2 else target  # hard and soft labels
+    else:
+        target = target * scale
+    return prediction, target.astype(dtype), reduction
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("loss_class", "torch_fn", "binary_target"),
+    [(MSELoss, F.mse_loss, False), (BCEWithLogitsLoss, F.binary_cross_entropy_with_logits, True)],
+)
+def test_elementwise_losses_match_torch(seed, dtype, loss_class, torch_fn, binary_target):
+    prediction, target, reduction = random_elementwise_case(seed, dtype, binary_target)
+    loss_fn = loss_class(reduction=reduction)
+    value = loss_fn(prediction, target)
+    grad = loss_fn.backward()
+    expected_value, expected_grad = torch_value_and_grad(
+        torch_fn, prediction, torch.tensor(target), reduction=reduction
+    )
+    rtol, atol = TOLERANCES[dtype]
+    assert isinstance(value, float)
+    assert grad.dtype == dtype and grad.shape == prediction.shape
+    np.testing.assert_allclose(value, expected_value, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_with_logits_is_stable_at_plus_minus_1e4(dtype):
+    logits = np.array([1e4, -1e4, 1e4, -1e4, 0.0], dtype=dtype)
+    target = np.array([1.0, 0.0, 0.0, 1.0, 0.5], dtype=dtype)
+    loss_fn = BCEWithLogitsLoss(reduction="sum")
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = loss_fn(logits, target)
+        grad = loss_fn.backward()
+    expected_value, expected_grad = torch_value_and_grad(
+        F.binary_cross_entropy_with_logits, logits, torch.tensor(target), reduction="sum"
+    )
+    np.testing.assert_allclose(value, expected_value, rtol=1e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss_class", [MSELoss, BCEWithLogitsLoss])
+def test_elementwise_losses_reject_mismatched_input(loss_class):
+    name = loss_class.__name__
+    with pytest.raises(ValueError, match=rf"{name}: target shape \(4, 1\).*shape \(4,\)"):
+        loss_class()(np.zeros(4), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match=rf"{name}: target dtype float32.*float64"):
+        loss_class()(np.zeros(4), np.zeros(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=rf"{name}: expected target of dtype float32 or float64"):
+        loss_class()(np.zeros(4), np.zeros(4, dtype=np.int64))
+
+
+class DtypeRecorder(np.ndarray):
+    """An ndarray that records the dtype of every ufunc operand and result it meets."""
+
+    seen: set = set()  # noqa: RUF012 - shared on purpose, read by the test
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = [a.view(np.ndarray) if isinstance(a, DtypeRecorder) else a for a in inputs]
+        outs = kwargs.get("out")
+        if outs:
+            kwargs["out"] = tuple(o.view(np.ndarray) for o in outs)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        for value in [*plain, result]:
+            DtypeRecorder.seen.add(getattr(value, "dtype", type(value).__name__))
+        if outs:
+            return outs[0]
+        return result.view(DtypeRecorder) if isinstance(result, np.ndarray) else result
+
+
+def test_float32_losses_never_compute_in_float64():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 4)).astype(np.float32).view(DtypeRecorder)
+    target = rng.random((5, 4)).astype(np.float32).view(DtypeRecorder)
+    DtypeRecorder.seen = set()
+    for loss_fn, labels in [
+        (CrossEntropyLoss(label_smoothing=0.1), np.array([0, 1, 2, 3, 0])),
+        (MSELoss(), target),
+        (BCEWithLogitsLoss(), target),
+    ]:
+        loss_fn(logits, labels)
+        loss_fn.backward()
+    softmax(logits)
+    log_softmax(logits)
+    assert np.dtype(np.float64) not in DtypeRecorder.seen
+    assert np.dtype(np.float32) in DtypeRecorder.seen
