@@ -91,7 +91,9 @@ def http_server(tmp_path: Path) -> Iterator[SimpleNamespace]:
     served.mkdir()
     handler = functools.partial(_QuietHandler, directory=str(served))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield SimpleNamespace(root=served, url=f"http://127.0.0.1:{server.server_port}/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -19,12 +20,14 @@ def test_loader_reads_only_the_batches_present(tmp_path):
     written = write_tiny_cifar(
         folder, train_batches={"data_batch_2": 5, "data_batch_4": 3}, test_count=4
     )
-    x_train, y_train, x_test, y_test, classes = load_cifar_folder(folder)
+    x_train, y_train, _, y_test, classes = load_cifar_folder(folder)
     assert x_train.shape == (8, 3, 32, 32) and x_train.dtype == np.uint8
     assert y_train.dtype == np.int64 and y_test.shape == (4,)
     expected = np.concatenate([written["data_batch_2"][b"data"], written["data_batch_4"][b"data"]])
     np.testing.assert_array_equal(x_train.reshape(8, -1), expected)
-    assert y_train.tolist() == written["data_batch_2"][b"labels"] + written["data_batch_4"][b"labels"]
+    assert (
+        y_train.tolist() == written["data_batch_2"][b"labels"] + written["data_batch_4"][b"labels"]
+    )
     assert classes[0] == "airplane" and classes[9] == "truck"
 
 
@@ -111,7 +114,7 @@ def test_a_pickle_that_would_run_code_is_refused_before_running_it(tmp_path):
 def test_anything_beyond_a_plain_numeric_array_is_refused(tmp_path, payload_factory):
     path = tmp_path / "test_batch"
     path.write_bytes(pickle.dumps({b"data": payload_factory(), b"labels": []}, protocol=4))
-    with pytest.raises(DataError, match="not an official CIFAR-10 batch|b'data' is"):
+    with pytest.raises(DataError, match=r"not an official CIFAR-10 batch|b'data' is"):
         read_batch(path)
 
 
@@ -125,7 +128,7 @@ def test_truncated_pickle_is_a_data_error_naming_the_file(tmp_path):
 def test_garbage_is_a_data_error(tmp_path):
     path = tmp_path / "batches.meta"
     path.write_bytes(b"this is not a pickle at all")
-    with pytest.raises(DataError, match="batches.meta"):
+    with pytest.raises(DataError, match=re.escape(str(path))):
         read_class_names(path)
 
 
@@ -169,5 +172,5 @@ def test_codecs_encode_is_allowed_only_for_latin1(tmp_path):
 
     path = tmp_path / "test_batch"
     path.write_bytes(pickle.dumps({b"data": OtherCodec(), b"labels": []}, protocol=2))
-    with pytest.raises(DataError, match="refusing _codecs.encode with 'rot13'"):
+    with pytest.raises(DataError, match=re.escape("refusing _codecs.encode with 'rot13'")):
         read_batch(path)

@@ -160,9 +160,8 @@ def test_http_404_is_reported_with_its_status(tmp_path, http_server):
 class _InterruptedResponse:
     """Sends one chunk, then the user presses Ctrl-C."""
 
-    headers = {"Content-Length": str(len(PAYLOAD))}
-
     def __init__(self):
+        self.headers = {"Content-Length": str(len(PAYLOAD))}
         self.stream = io.BytesIO(PAYLOAD)
         self.calls = 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -142,7 +143,7 @@ def test_load_idx_split_refuses_mismatched_counts_and_shapes(tmp_path):
     write_idx(tmp_path / "small.gz", np.zeros((6, 8, 8), np.uint8))
     write_idx(tmp_path / "bad-labels.gz", np.full(6, 12, np.uint8))
     kwargs = {"image_size": (28, 28), "num_classes": 10}
-    with pytest.raises(DataError, match="6 images but labels.gz has 5 labels"):
+    with pytest.raises(DataError, match=re.escape("6 images but labels.gz has 5 labels")):
         load_idx_split(tmp_path / "images.gz", tmp_path / "labels.gz", **kwargs)
     with pytest.raises(DataError, match=r"expected uint8 images of shape \(N, 28, 28\)"):
         load_idx_split(tmp_path / "small.gz", tmp_path / "labels.gz", **kwargs)

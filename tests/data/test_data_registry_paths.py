@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 
@@ -123,8 +124,6 @@ def test_an_unpacked_idx_file_is_accepted_under_its_name_without_gz(tmp_path):
     write_tiny_idx_dataset(tmp_path / "mnist")
     packed = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
     unpacked = packed.with_suffix("")
-    import gzip
-
     unpacked.write_bytes(gzip.decompress(packed.read_bytes()))
     packed.unlink()
     spec = get_spec("mnist")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcc.data.registry import CIFAR10_IMAGES_PER_OFFICIAL_BATCH, CIFAR10_TRAIN_BATCHES
+from dlcc.data.registry import CIFAR10_TRAIN_BATCHES
 from dlcc.errors import DataError
 
 CIFAR_IMAGE_SHAPE = (3, 32, 32)
@@ -240,12 +240,3 @@ def load_cifar_folder(
     x_train = np.concatenate([images for images, _ in train_parts])
     y_train = np.concatenate([labels for _, labels in train_parts])
     return x_train, y_train, x_test, y_test, class_names
-
-
-def is_full_official_set(folder: Path, train_count: int, test_count: int) -> bool:
-    """True when all five training batches and the test batch are present and full-sized."""
-    return (
-        len(present_train_batches(folder)) == len(CIFAR10_TRAIN_BATCHES)
-        and train_count == len(CIFAR10_TRAIN_BATCHES) * CIFAR10_IMAGES_PER_OFFICIAL_BATCH
-        and test_count == CIFAR10_IMAGES_PER_OFFICIAL_BATCH
-    )

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dlcc.data.fetch import fetch_dataset
 from dlcc.data.paths import data_dir_origin, resolve_data_dir
 from dlcc.data.registry import dataset_names, get_spec
-from dlcc.data.status import dataset_status
-from dlcc.data.verify import FAILING_STATUSES, verify_dataset
+from dlcc.data.status import dataset_status, missing_dataset_error
+from dlcc.data.verify import FAILING_STATUSES, MISSING, verify_dataset
 from dlcc.errors import DataError
 
 
@@ -65,14 +65,18 @@ def verify_command(name: str, data_dir: str | None) -> int:
     for note in report.notes:
         print(f"  note: {note}")
     if not report.ok:
-        failed = [check.filename for check in report.files if check.status in FAILING_STATUSES]
+        failed = [check for check in report.files if check.status in FAILING_STATUSES]
         spec = get_spec(name)
+        if all(check.status == MISSING for check in failed) and spec.file_format != "embedded":
+            # Nothing damaged, just absent: say where it goes and how to get it.
+            raise missing_dataset_error(spec, data_dir)
         fix = (
             f"delete the bad files and run `dlcc data fetch {name}`"
             if spec.downloadable
             else "put good copies of them in place (this dataset has no public download)"
         )
-        raise DataError(f"{name} failed verification ({', '.join(failed)}): {fix}")
+        failed_names = ", ".join(check.filename for check in failed)
+        raise DataError(f"{name} failed verification ({failed_names}): {fix}")
     if report.fully_verified:
         verdict = "verified"
     elif report.folder is None:

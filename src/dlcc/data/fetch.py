@@ -46,6 +46,11 @@ class FetchResult:
     already_present: list[str] = field(default_factory=list)
 
 
+def _offline_hint(spec: DatasetSpec, data_root: Path) -> str:
+    hint = placement_hint(spec, data_root)
+    return f"Without network access, {hint}, then run `dlcc data verify {spec.name}`."
+
+
 def _urls_for(dataset_file: DatasetFile, base_urls: Sequence[str] | None) -> list[str] | None:
     if base_urls is None:
         return None
@@ -84,7 +89,7 @@ def fetch_dataset(
         folder = find_dataset_folder(spec, data_root)
         if folder is None:
             raise DataError(
-                f"dataset {spec.name} has no public download. {placement_hint(spec, data_root)}"
+                f"dataset {spec.name} has no public download: {placement_hint(spec, data_root)}"
             )
         return FetchResult(folder=folder, already_present=[file.filename for file in spec.files])
     if spec.archive is not None:
@@ -123,7 +128,7 @@ def _fetch_file_dataset(
             opener=opener,
             timeout=timeout,
             progress=progress,
-            offline_hint=placement_hint(spec, data_root),
+            offline_hint=_offline_hint(spec, data_root),
         )
         result.downloaded.append(dataset_file.filename)
     return result
@@ -159,7 +164,7 @@ def _fetch_archive_dataset(
         opener=opener,
         timeout=timeout,
         progress=progress,
-        offline_hint=placement_hint(spec, data_root),
+        offline_hint=_offline_hint(spec, data_root),
     )
     try:
         _extract_archive(archive_path, final_folder, spec)

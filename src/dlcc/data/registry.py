@@ -75,7 +75,8 @@ class DatasetSpec:
         default_val_size: validation images carved from the training split: an int is a
             count, a float in (0, 1) a fraction of the training images present.
         homepage: where a person can read about and download the data by hand.
-        manual_download_hint: extra words for the "put the files here" message.
+        manual_download_hint: how to install the files by hand, with ``{folder}`` standing
+            for the destination; empty means "put <the files> (from <homepage>) in {folder}/".
     """
 
     name: str
@@ -247,7 +248,7 @@ CIFAR10 = DatasetSpec(
     homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
     manual_download_hint=(
         "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-        "and unpack it so that batches.meta, data_batch_1..5 and test_batch sit in"
+        "and unpack it so that batches.meta, data_batch_1..5 and test_batch are in {folder}/"
     ),
 )
 
@@ -268,8 +269,9 @@ MNIST_CSV = DatasetSpec(
     default_val_size=0.1,
     homepage="",
     manual_download_hint=(
-        "copy the course's CSV files (one image of 784 comma-separated values per row; "
-        "one integer label per row) into"
+        "copy the course's images_train.csv, labels_train.csv, images_test.csv and "
+        "labels_test.csv (one image of 784 comma-separated values, or one integer label, per "
+        "row) into {folder}/"
     ),
 )
 

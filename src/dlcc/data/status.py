@@ -57,13 +57,16 @@ def dataset_status(name: str, data_dir: str | os.PathLike[str] | None = None) ->
 
 
 def placement_hint(spec: DatasetSpec, data_root: Path) -> str:
-    """One sentence saying exactly which files to put in which folder, by hand."""
+    """A clause saying exactly which files to put in which folder, by hand.
+
+    Lower-case and without a full stop, so callers can embed it: "..., or {hint}."
+    """
     folder = fetch_folder(spec, data_root)
-    filenames = ", ".join(file.filename for file in spec.files)
     if spec.manual_download_hint:
-        return f"To install it by hand, {spec.manual_download_hint} {folder}/ ({filenames})."
+        return spec.manual_download_hint.format(folder=folder)
+    filenames = ", ".join(file.filename for file in spec.files)
     source = f" (from {spec.homepage} or a mirror)" if spec.homepage else ""
-    return f"To install it by hand, put {filenames}{source} in {folder}/."
+    return f"put {filenames}{source} in {folder}/"
 
 
 def missing_dataset_error(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> DataError:
@@ -72,11 +75,14 @@ def missing_dataset_error(spec: DatasetSpec, data_dir: str | os.PathLike[str] | 
     target = fetch_folder(spec, data_root)
     missing = ", ".join(missing_files(spec, target))
     looked_in = ", ".join(str(data_root / relative) for relative in spec.folders)
-    fetch = f"Run `dlcc data fetch {spec.name}`, or: " if spec.downloadable else ""
+    hint = placement_hint(spec, data_root)
+    if spec.downloadable:
+        how = f"Run `dlcc data fetch {spec.name}`, or {hint}"
+    else:
+        how = f"It has no public download: {hint}"
     return DataError(
         f"dataset {spec.name} is not in {data_root} (looked in {looked_in}; missing {missing}). "
-        f"{fetch}{placement_hint(spec, data_root)} Or point --data-dir or DLCC_DATA_DIR at a "
-        "folder that has it."
+        f"{how}. Or point --data-dir or DLCC_DATA_DIR at a folder that has it."
     )
 
 

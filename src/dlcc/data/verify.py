@@ -130,9 +130,7 @@ def _verify_idx(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:
     for dataset_file in spec.files:
         path = locate_file(folder, dataset_file)
         if path is None:
-            report.files.append(
-                FileCheck(dataset_file.filename, MISSING, f"not in {folder}/: {remedy}")
-            )
+            report.files.append(FileCheck(dataset_file.filename, MISSING, f"not in {folder}/"))
             continue
         try:
             problem = checksum_problem(path, dataset_file, remedy=remedy)
@@ -176,9 +174,7 @@ def _verify_cifar(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None
         path = locate_file(folder, dataset_file)
         if path is None:
             if dataset_file.required:
-                report.files.append(
-                    FileCheck(dataset_file.filename, MISSING, f"not in {folder}/: {remedy}")
-                )
+                report.files.append(FileCheck(dataset_file.filename, MISSING, f"not in {folder}/"))
             else:
                 report.files.append(
                     FileCheck(dataset_file.filename, ABSENT_OPTIONAL, "not present (optional)")

@@ -236,7 +236,7 @@ def fit(
             iterate_minibatches(x_train, y_train, batch_size, rng),
             total=steps_per_epoch,
             desc=f"epoch {epoch}/{epochs}",
-            disable=not progress,
+            disable=None if progress else True,  # None: off when not a terminal
             leave=False,
             unit="batch",
         )
