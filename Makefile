@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-# CPU build of PyTorch. GPU users: see README ("GPU install").
-TORCH_SPEC ?= torch==2.13.0
+# The CPU build of PyTorch. GPU users override it, e.g.
+#   make install TORCH_INSTALL="torch --index-url https://download.pytorch.org/whl/cu126"
+TORCH_INSTALL ?= torch==2.13.0
 SHARED_DATA := $(abspath ../shared/datasets)
 export DLCC_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
@@ -13,7 +14,7 @@ export DLCC_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet $(TORCH_INSTALL)
 	$(PIP) install --quiet -e ".[dev,torch]"
 	touch $@
 
@@ -34,7 +35,7 @@ test: install lint
 	$(PY) -m pytest -n 2
 
 bench: install
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_numpy_nn.py --json benchmarks/results/numpy_nn.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -93,6 +93,9 @@ class Conv2d(Module):
         if "bias" in self.params:
             self.grads["bias"] += grad_rows.sum(axis=0)
 
+        if not self.needs_input_grad:
+            self.cache = None
+            return None
         # col2im(grad_rows @ weight_cols.T): (N, Hp, Wp, C_in)
         grad_padded = col2im_matmul(
             grad_rows, weight_cols, padded_shape, self.kernel_size, self.stride

@@ -51,6 +51,8 @@ class Linear(Module):
         self.grads["weight"] += grad2d.T @ x2d  # (out, in)
         if "bias" in self.params:
             self.grads["bias"] += grad2d.sum(axis=0)
+        if not self.needs_input_grad:
+            return None
         return grad_out @ self.params["weight"]  # (N, *, in)
 
     def extra_repr(self) -> str:
@@ -64,12 +66,14 @@ class ReLU(Module):
     """max(x, 0), element-wise. Any shape; keeps the input's dtype and memory layout."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.output = np.maximum(x, 0)
-        return self.output
+        out = np.maximum(x, 0)
+        # Where the gradient passes (0 at exactly 0, as in PyTorch). Keeping the mask is
+        # cheaper than re-deriving it in backward: a bool multiply is the fastest pass.
+        self.mask = out > 0
+        return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        # The gradient at exactly 0 is taken as 0, as in PyTorch.
-        return grad_out * (self.output > 0)
+        return grad_out * self.mask
 
 
 class LeakyReLU(Module):
@@ -80,11 +84,13 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.positive = x > 0
-        return np.where(self.positive, x, x * self.negative_slope)
+        # slope is 1 where x > 0, else negative_slope. (np.where is slow on the
+        # channels-last views this library passes around; ufuncs are not.)
+        self.slope = np.maximum(x > 0, self.negative_slope, dtype=x.dtype)
+        return x * self.slope
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return np.where(self.positive, grad_out, grad_out * self.negative_slope)
+        return grad_out * self.slope
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -183,9 +189,11 @@ class Sequential(Module):
             x = module.forward(x)
         return x
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         for module in reversed(self.modules):
             grad_out = module.backward(grad_out)
+            if grad_out is None:  # a first layer with needs_input_grad = False
+                return None
         return grad_out
 
     def __getitem__(self, index: int) -> Module:

@@ -32,6 +32,7 @@ def mlp(
             layers.append(Dropout(dropout))
         features = width
     layers.append(Linear(features, num_classes, dtype=dtype))
+    layers[1].needs_input_grad = False  # its input is data: skip that gradient
     return Sequential(*layers)
 
 
@@ -67,4 +68,5 @@ def cnn(
     if dropout > 0:
         layers.append(Dropout(dropout))
     layers.append(Linear(hidden, num_classes, dtype=dtype))
+    layers[0].needs_input_grad = False  # its input is data: skip that gradient
     return Sequential(*layers)

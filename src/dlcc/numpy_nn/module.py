@@ -15,6 +15,12 @@ Arrays are never replaced, only written in place: the optimiser holds references
 to ``params`` and ``grads``, and ``m.params["weight"][...] = w`` takes effect at
 the next forward. Layers keep no cached copies of their parameters.
 
+Skipping the input gradient: a network's first layer gets data as input, whose gradient
+nobody needs. Setting ``needs_input_grad = False`` on a Linear or Conv2d lets its
+backward skip that work and return None (PyTorch skips it likewise for inputs that do
+not require grad); `Sequential` stops there. The models in `dlcc.numpy_nn.models` do
+this for their first layer.
+
 Dtype policy: a module with parameters is float32 by default (``dtype=np.float64``
 makes a float64 module). An input whose dtype differs from the module's raises a
 ``ValueError`` that says how to cast; nothing is silently up- or down-cast.
@@ -64,6 +70,7 @@ class Module:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.training: bool = True
+        self.needs_input_grad: bool = True
 
     # ---- the two methods every layer writes -------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
