@@ -325,6 +325,11 @@ def test_parameters_are_stable_references_for_optimisers():
         (nn.BatchNorm2d(3), np.zeros((4, 2, 3, 3), np.float32), r"BatchNorm2d.*\(N, 3, H, W\)"),
         (nn.BatchNorm1d(3), np.zeros((1, 3), np.float32), r"more than one value per channel"),
         (nn.MaxPool2d(2), np.zeros((4, 3), np.float32), r"MaxPool2d.*\(N, C, H, W\)"),
+        (
+            nn.MaxPool2d(2),
+            np.zeros((1, 1, 4, 4), np.uint8),
+            r"MaxPool2d.*float32 or float64.*uint8",
+        ),
     ],
 )
 def test_bad_input_names_the_module_and_what_was_expected(layer, x, message):

@@ -15,6 +15,7 @@ from dlcc.numpy_nn.functional import (
     im2col,
     pad_channels_last,
     pair,
+    sum_rows,
 )
 from dlcc.numpy_nn.layers import uniform_init
 from dlcc.numpy_nn.module import Module, check_dtype
@@ -88,10 +89,15 @@ class Conv2d(Module):
         # (N, C_out, Ho, Wo) -> (N*Ho*Wo, C_out); free when grad_out is stored NHWC.
         grad_rows = grad_out.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
 
-        grad_weight_cols = cols.T @ grad_rows  # (kh*kw*C_in, C_out)
+        # (kh*kw*C_in, C_out). OpenBLAS is about 2x faster on the transposed product when
+        # kh*kw*C_in is the smaller side (a first layer with one input channel).
+        if cols.shape[1] < grad_rows.shape[1]:
+            grad_weight_cols = (grad_rows.T @ cols).T
+        else:
+            grad_weight_cols = cols.T @ grad_rows
         self.grads["weight"] += grad_weight_cols.reshape(kh, kw, c_in, -1).transpose(3, 2, 0, 1)
         if "bias" in self.params:
-            self.grads["bias"] += grad_rows.sum(axis=0)
+            self.grads["bias"] += sum_rows(grad_rows)
 
         if not self.needs_input_grad:
             self.cache = None

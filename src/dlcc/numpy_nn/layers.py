@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from dlcc.numpy_nn.functional import sum_rows
 from dlcc.numpy_nn.module import Module, check_dtype, default_rng
 
 
@@ -50,7 +51,7 @@ class Linear(Module):
         grad2d = grad_out.reshape(-1, self.out_features)  # (M, out)
         self.grads["weight"] += grad2d.T @ x2d  # (out, in)
         if "bias" in self.params:
-            self.grads["bias"] += grad2d.sum(axis=0)
+            self.grads["bias"] += sum_rows(grad2d)
         if not self.needs_input_grad:
             return None
         return grad_out @ self.params["weight"]  # (N, *, in)

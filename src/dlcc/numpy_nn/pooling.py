@@ -39,6 +39,11 @@ class _Pool2d(Module):
         """Check x, pad it (channels-last) and return the (N, Ho, Wo, kh, kw, C) view."""
         shape_ok = isinstance(x, np.ndarray) and x.ndim == 4
         self.check_input(x, "(N, C, H, W)", shape_ok)
+        if x.dtype.kind != "f":
+            raise ValueError(
+                f"{self!r}: expected a float32 or float64 input, got {x.dtype}. "
+                "Cast it with x.astype(np.float32)."
+            )
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         out_h = conv_output_size(x.shape[2], kh, sh, ph)
         out_w = conv_output_size(x.shape[3], kw, sw, pw)
