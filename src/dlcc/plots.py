@@ -6,8 +6,6 @@ so it works without a screen. Each file is written atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -16,19 +14,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dlcc.atomic import atomic_write
 
-def _save(figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(handle)
+
+def _save(figure, path: str | Path) -> Path:
+    """Save a figure as PNG, all-or-nothing, and close it."""
     try:
-        figure.savefig(temporary, dpi=110, bbox_inches="tight")
-        os.replace(temporary, path)
+        with atomic_write(path) as handle:
+            figure.savefig(handle, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def plot_history(history: dict, path: str | Path) -> Path:

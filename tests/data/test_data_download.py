@@ -9,8 +9,8 @@ import io
 import pytest
 from data_factories import leftover_files
 
+from dlcc.atomic import atomic_write
 from dlcc.data.download import (
-    atomic_write,
     checksum_problem,
     download_file,
     file_digests,

@@ -5,6 +5,7 @@ Each seed draws one configuration, so a failure names the seed that reproduces i
 
 import numpy as np
 import pytest
+from numpy_nn_helpers import DtypeRecorder
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -223,24 +224,6 @@ def test_elementwise_losses_reject_mismatched_input(loss_class):
         loss_class()(np.zeros(4), np.zeros(4, dtype=np.float32))
     with pytest.raises(ValueError, match=rf"{name}: expected target of dtype float32 or float64"):
         loss_class()(np.zeros(4), np.zeros(4, dtype=np.int64))
-
-
-class DtypeRecorder(np.ndarray):
-    """An ndarray that records the dtype of every ufunc operand and result it meets."""
-
-    seen: set = set()  # noqa: RUF012 - shared on purpose, read by the test
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        plain = [a.view(np.ndarray) if isinstance(a, DtypeRecorder) else a for a in inputs]
-        outs = kwargs.get("out")
-        if outs:
-            kwargs["out"] = tuple(o.view(np.ndarray) for o in outs)
-        result = getattr(ufunc, method)(*plain, **kwargs)
-        for value in [*plain, result]:
-            DtypeRecorder.seen.add(getattr(value, "dtype", type(value).__name__))
-        if outs:
-            return outs[0]
-        return result.view(DtypeRecorder) if isinstance(result, np.ndarray) else result
 
 
 def test_float32_losses_never_compute_in_float64():

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+from numpy_nn_helpers import DtypeRecorder
 
 torch = pytest.importorskip("torch")
 
@@ -259,24 +260,6 @@ def test_defaults_match_torch():
         skipped = {"params", "lr"} if name == "SGD" else {"params"}  # torch's SGD lr has a default
         for key in (set(ours) & set(theirs)) - skipped:
             assert ours[key].default == theirs[key].default, (name, key)
-
-
-class DtypeRecorder(np.ndarray):
-    """An ndarray that records the dtype of every ufunc operand and result it meets."""
-
-    seen: set = set()  # noqa: RUF012 - shared on purpose, read by the test
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        plain = [a.view(np.ndarray) if isinstance(a, DtypeRecorder) else a for a in inputs]
-        outs = kwargs.get("out")
-        if outs:
-            kwargs["out"] = tuple(o.view(np.ndarray) for o in outs)
-        result = getattr(ufunc, method)(*plain, **kwargs)
-        for value in [*plain, result]:
-            DtypeRecorder.seen.add(getattr(value, "dtype", type(value).__name__))
-        if outs:
-            return outs[0]
-        return result.view(DtypeRecorder) if isinstance(result, np.ndarray) else result
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CORNER_CASES)

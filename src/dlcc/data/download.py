@@ -11,26 +11,23 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from tqdm.auto import tqdm
 
 from dlcc import __version__
+from dlcc.atomic import atomic_write, remove_stale_temporaries
 from dlcc.data.registry import DatasetFile
 from dlcc.errors import DataError
 
 CHUNK_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_TIMEOUT_S = 60.0
-TEMP_SUFFIX = ".part"
 
 
 class Response(Protocol):
@@ -139,44 +136,6 @@ def checksum_problem(
                 f"expected {value}: {remedy}"
             )
     return None
-
-
-@contextmanager
-def atomic_write(
-    destination: Path, *, verify: Callable[[Path], None] | None = None
-) -> Iterator[BinaryIO]:
-    """Write `destination` all-or-nothing: yields a binary handle on a temporary file.
-
-    The temporary file lives in the same folder (so the final rename is atomic) and is named
-    ``.<name>.<random>.part``, which no loader ever reads. On leaving the block it is flushed,
-    checked with `verify(temp_path)` (which raises to refuse it), then renamed onto
-    `destination`. On any exception, KeyboardInterrupt included, it is deleted.
-    """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    file_descriptor, temp_name = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=TEMP_SUFFIX
-    )
-    temp_path = Path(temp_name)
-    try:
-        with os.fdopen(file_descriptor, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        if verify is not None:
-            verify(temp_path)
-        # mkstemp creates the file readable by its owner only; a dataset is not a secret.
-        os.chmod(temp_path, 0o644)
-        os.replace(temp_path, destination)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temporaries(destination: Path) -> None:
-    """Delete ``.<name>.*.part`` files left behind by a process that was killed mid-write."""
-    for stale in destination.parent.glob(f".{destination.name}.*{TEMP_SUFFIX}"):
-        stale.unlink(missing_ok=True)
 
 
 class _TransferFailed(Exception):

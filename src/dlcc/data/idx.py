@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcc.data.download import GZIP_MAGIC, atomic_write
+from dlcc.atomic import atomic_write
+from dlcc.data.download import GZIP_MAGIC
 from dlcc.errors import DataError
 
 HEADER_PREFIX_BYTES = 4

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from dlcc.atomic import write_text_atomic
 from dlcc.errors import DlccError
 
 # Settings that produce the README figures. Keys missing here fall back to BASE.
@@ -273,12 +274,8 @@ def _run_info() -> dict:
 
 
 def _write_json(path: Path, data) -> None:
-    from dlcc.numpy_nn.train import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def _write_yaml(path: Path, data: dict) -> None:
-    from dlcc.numpy_nn.train import atomic_write_text
-
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=True))
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=True))

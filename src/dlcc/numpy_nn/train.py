@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from dlcc.atomic import atomic_write, write_text_atomic
 from dlcc.errors import DlccError
 from dlcc.numpy_nn import module as module_state
 from dlcc.numpy_nn.module import Module
@@ -59,7 +58,7 @@ class History:
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2))
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2))
 
 
 @dataclass
@@ -71,34 +70,10 @@ class EvalResult:
     predictions: np.ndarray
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file so that it is either complete or absent, never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` into a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """``np.savez`` all-or-nothing: a crash mid-write never leaves a bad checkpoint."""
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
