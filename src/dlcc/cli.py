@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlcc import __version__
 from dlcc.errors import DlccError
 
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlcc", description="Deep Learning Crash Course: tools, models and assignments."
     )
+    parser.add_argument("--version", action="version", version=f"dlcc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     # dlcc data ...

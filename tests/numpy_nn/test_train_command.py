@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 import yaml
 
@@ -103,3 +105,35 @@ def test_the_console_command_runs_as_a_subprocess():
     )
     assert result.returncode == 0
     assert "--overfit-batch" in result.stdout
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
+    """Kill a real training process mid-run, resume it with the same command plus
+    --resume, and end with exactly the weights of a run that was never interrupted."""
+    command = [sys.executable, "-m", "dlcc", "numpy", "train", "--model", "cnn"]
+    command += ["--dataset", "digits", "--epochs", "30", "--no-progress"]
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    subprocess.run([*command, "--out", str(tmp_path / "whole")], check=True, **quiet)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [*command, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (killed / "last.npz").exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+    finally:
+        process.kill()  # SIGKILL: no cleanup handlers run
+        process.wait()
+    with np.load(killed / "last.npz") as checkpoint:
+        epochs_done = len(json.loads(str(checkpoint["meta.history"]))["epoch"])
+    assert epochs_done < 30, "the run finished before it could be killed"
+
+    subprocess.run([*command, "--out", str(killed), "--resume"], check=True, **quiet)
+    with np.load(tmp_path / "whole" / "last.npz") as whole, np.load(killed / "last.npz") as resumed:
+        model_keys = [key for key in whole.files if key.startswith("model.")]
+        assert model_keys
+        for key in model_keys:
+            np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)

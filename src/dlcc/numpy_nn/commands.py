@@ -44,6 +44,9 @@ DEFAULTS: dict[tuple[str, str], dict] = {
     ("cnn", "digits"): dict(epochs=20, batch_size=32, lr=3e-3, channels=[16, 32], hidden=64),
     ("mlp", "mnist"): dict(epochs=20, batch_size=128, lr=2e-3, hidden=[512, 256], dropout=0.2),
     ("cnn", "mnist"): dict(epochs=5, batch_size=64, lr=3e-3, channels=[32, 64], hidden=128),
+    ("cnn", "fashion-mnist"): dict(
+        epochs=8, batch_size=64, lr=3e-3, channels=[32, 64], hidden=128, dropout=0.3
+    ),
 }
 MODEL_FALLBACK = {
     "mlp": dict(hidden=[256, 128]),

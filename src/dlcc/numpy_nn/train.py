@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlcc.atomic import atomic_write, write_text_atomic
+from dlcc.atomic import atomic_write, remove_stale_temporaries, write_text_atomic
 from dlcc.errors import DlccError
 from dlcc.numpy_nn import module as module_state
 from dlcc.numpy_nn.module import Module
@@ -184,6 +184,9 @@ def fit(
         x_train, y_train = x_train[:batch_size], y_train[:batch_size]
         val_data = None
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if checkpoint_dir is not None:  # leftovers of a process killed while writing
+        for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
+            remove_stale_temporaries(checkpoint_dir / name)
 
     module_state.manual_seed(seed)  # dropout masks
     shuffle_rng = np.random.default_rng(seed)
