@@ -89,9 +89,10 @@ def test_flags_override_the_per_dataset_defaults():
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, capsys, flags, message):
-    status, _ = train(tmp_path, *flags)
+    status, out = train(tmp_path, *flags)
     error = capsys.readouterr().err
     assert status == 2
+    assert not out.exists(), "a failed command must not leave a run directory behind"
     assert error.startswith("dlcc: error:") and message in error
     assert "Traceback" not in error
 
@@ -137,3 +138,15 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
         assert model_keys
         for key in model_keys:
             np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+
+
+def test_confusion_matrix_matches_scikit_learn():
+    from sklearn.metrics import confusion_matrix as reference
+
+    from dlcc.plots import confusion_matrix
+
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 5, 200), rng.integers(0, 5, 200)
+    np.testing.assert_array_equal(
+        confusion_matrix(y_true, y_pred, 5), reference(y_true, y_pred, labels=range(5))
+    )

@@ -176,10 +176,9 @@ def train_command(args: argparse.Namespace) -> int:
             f"{settings['epochs']}, batch size={settings['batch_size']}, lr={settings['lr']}"
         )
     out = Path(args.out or f"runs/numpy-{args.model}-{args.dataset}")
-    out.mkdir(parents=True, exist_ok=True)
     print(f"dlcc numpy train: {args.model} on {args.dataset} -> {out}")
-
-    data = load_dataset(args.dataset, args.data_dir, seed=settings["seed"])
+    data = load_dataset(args.dataset, args.data_dir, seed=settings["seed"])  # before any write
+    out.mkdir(parents=True, exist_ok=True)
     input_shape, num_classes = data.x_train.shape[1:], len(data.classes)
     manual_seed(settings["seed"])
     model = build_model(settings, input_shape, num_classes)
