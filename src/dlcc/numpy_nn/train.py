@@ -300,7 +300,7 @@ def _epoch_summary(history: History) -> str:
     )
     if history.val_loss:
         text += f"  val loss {history.val_loss[-1]:.4f} acc {history.val_accuracy[-1]:.4f}"
-    return text + f"  lr {history.lr[-1]:.3g}  {history.seconds[-1]:.1f}s"
+    return text + f"  lr {history.lr[-1]:.3g}  {history.seconds[-1]:.2f}s"
 
 
 def _prefixed(prefix: str, obj) -> dict[str, np.ndarray]:
