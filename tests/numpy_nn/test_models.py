@@ -50,3 +50,30 @@ def test_first_layer_skips_the_input_gradient():
 def test_cnn_refuses_images_too_small_for_its_pooling():
     with pytest.raises(ValueError, match=r"3 pooling stages need images of at least 8x8, got 4x4"):
         models.cnn((1, 4, 4), 10, channels=(8, 16, 32))
+
+
+@pytest.mark.parametrize("optimizer_name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_a_float32_training_step_stays_float32(optimizer_name):
+    """No silent up-casting anywhere in the hot path: an np.float64 scalar slipping into
+    any layer, loss or update would turn some array float64 and it would show here."""
+    import dlcc.numpy_nn as nn
+
+    model = models.cnn((1, 12, 12), 10, channels=(4, 8), hidden=16, dropout=0.2)
+    model = nn.Sequential(*model.modules[:3], nn.BatchNorm2d(4), *model.modules[3:])
+    optimizer = getattr(nn, optimizer_name)(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    x = np.random.default_rng(0).random((4, 1, 12, 12), dtype=np.float32)
+    activations = [x]
+    for module in model:
+        activations.append(module.forward(activations[-1]))
+    loss_fn.forward(activations[-1], np.arange(4))
+    grad = loss_fn.backward()
+    grads_in = [grad]
+    for module in reversed(model.modules):
+        grad = module.backward(grad)
+        if grad is not None:
+            grads_in.append(grad)
+    optimizer.step()
+    arrays = activations + grads_in + [a for pair in model.parameters() for a in pair]
+    arrays += list(model.state_dict().values())
+    assert {a.dtype for a in arrays} <= {np.dtype(np.float32), np.dtype(np.int64)}
