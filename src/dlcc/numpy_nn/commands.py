@@ -219,7 +219,7 @@ def train_command(args: argparse.Namespace) -> int:
     wall_seconds = time.perf_counter() - started
     history.save(out / "history.json")
 
-    test = evaluate(model, loss_fn, data.x_test, data.y_test)
+    test = evaluate(model, loss_fn, data.x_test, data.y_test, progress=not args.no_progress)
     matrix = plots.confusion_matrix(data.y_test, test.predictions, num_classes)
     metrics = {
         "test_accuracy": test.accuracy,

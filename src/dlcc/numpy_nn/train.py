@@ -118,7 +118,14 @@ def iterate_minibatches(x, y, batch_size, rng: np.random.Generator | None):
         yield x[index], y[index]
 
 
-def evaluate(model: Module, loss_fn, x: np.ndarray, y: np.ndarray, batch_size: int = 1000):
+def evaluate(
+    model: Module,
+    loss_fn,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 1000,
+    progress: bool = False,
+):
     """Loss and accuracy of ``model`` on (x, y) in eval mode, in batches.
 
     x (N, ...) in the model's dtype; y (N,) integer labels. Returns an `EvalResult`.
@@ -127,8 +134,16 @@ def evaluate(model: Module, loss_fn, x: np.ndarray, y: np.ndarray, batch_size: i
     was_training = model.training
     model.eval()
     total_loss, predictions = 0.0, []
+    batches = tqdm(
+        iterate_minibatches(x, y, batch_size, rng=None),
+        total=math.ceil(len(x) / batch_size),
+        desc="evaluate",
+        disable=None if progress else True,
+        leave=False,
+        unit="batch",
+    )
     try:
-        for x_batch, y_batch in iterate_minibatches(x, y, batch_size, rng=None):
+        for x_batch, y_batch in batches:
             logits = model.forward(x_batch)
             total_loss += loss_fn.forward(logits, y_batch) * len(x_batch)
             predictions.append(logits.argmax(axis=1))
