@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -59,6 +60,21 @@ def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
+@contextmanager
+def read_errors_as_data_errors(shown_as: str | Path, remedy: str) -> Iterator[None]:
+    """Turn the errors of reading a (possibly gzip) data file into one-line DataErrors
+    that name the file and say what to do."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise DataError(f"{shown_as} does not exist: {remedy}") from None
+    except (OSError, EOFError, zlib.error) as error:
+        # gzip reports a cut-off file as EOFError and a damaged one as BadGzipFile/zlib.error.
+        raise DataError(
+            f"{shown_as} is truncated or corrupt ({type(error).__name__}: {error}): {remedy}"
+        ) from error
+
+
 def file_digests(
     path: Path,
     algorithms: Sequence[str] = ("sha256",),
@@ -77,7 +93,7 @@ def file_digests(
     hashers = {name: hashlib.new(name) for name in algorithms}
     path = Path(path)
     shown_as = shown_as or str(path)
-    try:
+    with read_errors_as_data_errors(shown_as, remedy):
         if decompress_gzip and is_gzip_file(path):
             opened: BinaryIO = gzip.open(path, "rb")
         else:
@@ -86,13 +102,6 @@ def file_digests(
             for chunk in _read_chunks(handle):
                 for hasher in hashers.values():
                     hasher.update(chunk)
-    except FileNotFoundError:
-        raise DataError(f"{shown_as} does not exist: {remedy}") from None
-    except (OSError, EOFError, zlib.error) as error:
-        # gzip reports a cut-off file as EOFError and a damaged one as BadGzipFile/zlib.error.
-        raise DataError(
-            f"{shown_as} is truncated or corrupt ({type(error).__name__}: {error}): {remedy}"
-        ) from error
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 

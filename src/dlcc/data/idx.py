@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcc.atomic import atomic_write
-from dlcc.data.download import GZIP_MAGIC
+from dlcc.data.download import GZIP_MAGIC, read_errors_as_data_errors
 from dlcc.errors import DataError
 
 HEADER_PREFIX_BYTES = 4
@@ -40,17 +40,10 @@ DEFAULT_REMEDY = "delete it and download it again"
 def read_idx_bytes(path: Path, *, remedy: str = DEFAULT_REMEDY) -> bytes:
     """The uncompressed bytes of an IDX file (gzip or not). DataError if unreadable."""
     path = Path(path)
-    try:
+    with read_errors_as_data_errors(path, remedy):
         raw = path.read_bytes()
         if raw[:2] == GZIP_MAGIC:
             raw = gzip.decompress(raw)
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist: {remedy}") from None
-    except (OSError, EOFError, zlib.error) as error:
-        # EOFError: gzip stream cut off (interrupted copy); BadGzipFile/zlib.error: damage.
-        raise DataError(
-            f"{path} is truncated or corrupt ({type(error).__name__}: {error}): {remedy}"
-        ) from error
     return raw
 
 
