@@ -52,7 +52,7 @@ MODEL_FALLBACK = {
     "mlp": dict(hidden=[256, 128]),
     "cnn": dict(channels=[32, 64], hidden=128),
 }
-TUNABLE = [key for key in BASE]
+TUNABLE = list(BASE)  # the settings a command-line flag can override
 
 
 def resolve_settings(model: str, dataset: str, overrides: dict) -> dict:
@@ -168,7 +168,6 @@ def train_command(args: argparse.Namespace) -> int:
     from dlcc.numpy_nn.train import evaluate, fit
 
     overrides = {key: getattr(args, key, None) for key in TUNABLE}
-    overrides["batch_size"] = args.batch_size
     settings = resolve_settings(args.model, args.dataset, overrides)
     if settings["epochs"] < 1 or settings["batch_size"] < 1 or settings["lr"] <= 0:
         raise DlccError(
