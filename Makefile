@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Benchmark peers (PyTorch Lightning); the tests do not need them.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[dev,torch,bench]"
+	touch $@
+
 demo: install
 	$(VENV)/bin/dlcc numpy train --model cnn --dataset digits --out runs/demo
 
@@ -34,7 +39,7 @@ format: install
 test: install lint
 	$(PY) -m pytest -n 2
 
-bench: install
+bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/bench_numpy_nn.py --json benchmarks/results/numpy_nn.json
 
 clean:

@@ -13,6 +13,25 @@ from dlcc.data.verify import FAILING_STATUSES, MISSING, verify_dataset
 from dlcc.errors import DataError
 
 
+def register(commands) -> None:
+    """Add ``dlcc data list|fetch|verify`` to the top-level sub-parsers."""
+    from dlcc.cli import add_data_dir_argument
+
+    data = commands.add_parser("data", help="list, fetch and verify datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    sub = data_commands.add_parser("list", help="each dataset, whether it is present, and where")
+    add_data_dir_argument(sub)
+    sub.set_defaults(handler=lambda args: list_command(args.data_dir))
+    for name, text, handler in [
+        ("fetch", "download a dataset (checksummed, atomic)", fetch_command),
+        ("verify", "check a dataset's files against their sha256", verify_command),
+    ]:
+        sub = data_commands.add_parser(name, help=text)
+        sub.add_argument("name", help="dataset name (see `dlcc data list`)")
+        add_data_dir_argument(sub)
+        sub.set_defaults(handler=lambda args, handler=handler: handler(args.name, args.data_dir))
+
+
 def list_command(data_dir: str | None) -> int:
     """Print each registered dataset, whether it is present, and where. Returns 0."""
     data_root = resolve_data_dir(data_dir)

@@ -65,6 +65,20 @@ def resolve_settings(model: str, dataset: str, overrides: dict) -> dict:
     return settings
 
 
+def register(commands) -> None:
+    """Add ``dlcc numpy train`` to the top-level sub-parsers."""
+    from dlcc.cli import add_data_dir_argument
+
+    numpy_cmd = commands.add_parser("numpy", help="the from-scratch NumPy library")
+    numpy_commands = numpy_cmd.add_subparsers(dest="numpy_command", required=True)
+    train = numpy_commands.add_parser(
+        "train", help="train an MLP or CNN written in NumPy; defaults reproduce the README"
+    )
+    add_train_arguments(train)
+    add_data_dir_argument(train)
+    train.set_defaults(handler=train_command)
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=["mlp", "cnn"], required=True)
     parser.add_argument(
