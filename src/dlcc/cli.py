@@ -21,7 +21,7 @@ from dlcc.errors import DlccError
 
 # The modules that register command groups, in the order `dlcc --help` lists them.
 COMMAND_MODULES = [
-    "dlcc.doctor_commands",
+    "dlcc.doctor",
     "dlcc.data.commands",
     "dlcc.numpy_nn.commands",
     "dlcc.training.commands",
