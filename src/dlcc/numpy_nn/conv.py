@@ -51,6 +51,7 @@ class Conv2d(Module):
             )
         self.dtype = check_dtype(dtype)
         self.workspace: dict = {}  # scratch arrays reused across steps (see reusable_buffer)
+        self.cache = None  # what forward leaves for backward
         kh, kw = self.kernel_size
         fan_in = in_channels * kh * kw
         self.add_param(
@@ -71,7 +72,9 @@ class Conv2d(Module):
                 f"{self!r}: input of {height}x{width} is smaller than the kernel "
                 f"{kh}x{kw} after padding {ph}x{pw}; give a larger image or more padding."
             )
+        self.input = x  # backward reads it
 
+        # BEGIN SOLUTION Conv2d.forward: cross-correlate x with each filter, add its bias
         padded = pad_channels_last(x, self.padding, workspace=self.workspace)  # (N, Hp, Wp, C_in)
         cols = im2col(padded, self.kernel_size, self.stride, self.workspace)  # (N*Ho*Wo, K)
         # The weight, reordered to match the (kh, kw, C_in) columns: (kh*kw*C_in, C_out).
@@ -80,11 +83,29 @@ class Conv2d(Module):
         if "bias" in self.params:
             out_rows += self.params["bias"]
 
-        self.cache = (x.shape, padded.shape, cols, weight_cols)
+        # Backward reuses the columns, which it checks belong to self.input.
+        self.cache = (x, padded.shape, cols, weight_cols)
         return out_rows.reshape(n, out_h, out_w, self.out_channels).transpose(0, 3, 1, 2)
+        # END SOLUTION
+        # BEGIN PROMPT
+        # x (N, C_in, H, W); self.params["weight"] (C_out, C_in, kh, kw); self.params["bias"]
+        # (C_out,), absent with bias=False. kh, kw, sh, sw (stride), ph, pw (padding), out_h
+        # and out_w are set above. Return out (N, C_out, out_h, out_w), x's dtype:
+        #   out[n, o, i, j] = bias[o] + sum over c, a, b of
+        #                     weight[o, c, a, b] * x_padded[n, c, i*sh + a, j*sw + b]
+        # with x_padded = x with ph rows of zeros above and below and pw columns left and
+        # right (np.pad). Python loops over the kernel offsets (a, b) or over the output
+        # positions (i, j) are fine; do the batch and channel sums with NumPy (np.einsum,
+        # np.tensordot or @), not with loops. Your backward must need nothing from here but
+        # self.input (set above): the tests may call it without this forward.
+        # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        (_, c_in, height, width), padded_shape, cols, weight_cols = self.cache
+        # BEGIN SOLUTION Conv2d.backward: add dL/dweight, dL/dbias to grads, return dL/dx
+        if self.cache is None or self.cache[0] is not self.input:
+            Conv2d.forward(self, self.input)  # called without its forward: make the columns
+        x, padded_shape, cols, weight_cols = self.cache
+        _, c_in, height, width = x.shape
         kh, kw = self.kernel_size
         # (N, C_out, Ho, Wo) -> (N*Ho*Wo, C_out); free when grad_out is stored NHWC.
         grad_rows = grad_out.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
@@ -108,6 +129,15 @@ class Conv2d(Module):
         )
         self.cache = None
         return crop_padding(grad_padded, self.padding, height, width)  # (N, C_in, H, W)
+        # END SOLUTION
+        # BEGIN PROMPT
+        # grad_out is dL/dout, (N, C_out, out_h, out_w), in any memory layout; the input is
+        # self.input (N, C_in, H, W). Each weight[o, c, a, b] multiplied x_padded[n, c,
+        # i*sh + a, j*sw + b] into out[n, o, i, j]: send grad_out back along the same paths.
+        # ADD dL/dweight to self.grads["weight"] and dL/dbias to self.grads["bias"]
+        # (+=, not =). Return dL/dx (N, C_in, H, W): the gradient of x_padded, without the
+        # padding. (You may return None when self.needs_input_grad is False.)
+        # END PROMPT
 
     def extra_repr(self) -> str:
         return (

@@ -40,13 +40,21 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         shape_ok = isinstance(x, np.ndarray) and x.ndim >= 2 and x.shape[-1] == self.in_features
         self.check_input(x, f"(N, {self.in_features})", shape_ok)
-        self.input = x
+        self.input = x  # backward reads it
+        # BEGIN SOLUTION Linear.forward: y = x @ weight.T + bias
         out = x @ self.params["weight"].T  # (N, *, out)
         if "bias" in self.params:
             out += self.params["bias"]
         return out
+        # END SOLUTION
+        # BEGIN PROMPT
+        # x is (N, in_features); self.params["weight"] is (out_features, in_features) and
+        # self.params["bias"] (out_features,), absent when the layer was built with bias=False.
+        # Return y of shape (N, out_features) and x's dtype. One matrix product, no loops.
+        # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # BEGIN SOLUTION Linear.backward: add dL/dweight, dL/dbias to grads, return dL/dx
         x2d = self.input.reshape(-1, self.in_features)  # (M, in)
         grad2d = grad_out.reshape(-1, self.out_features)  # (M, out)
         self.grads["weight"] += grad2d.T @ x2d  # (out, in)
@@ -55,6 +63,14 @@ class Linear(Module):
         if not self.needs_input_grad:
             return None
         return grad_out @ self.params["weight"]  # (N, *, in)
+        # END SOLUTION
+        # BEGIN PROMPT
+        # grad_out is dL/dy, (N, out_features); forward kept its input in self.input (N, in).
+        # ADD (+=, do not assign) dL/dweight to self.grads["weight"] and dL/dbias to
+        # self.grads["bias"] (when the layer has a bias): gradients accumulate, as in PyTorch.
+        # Return dL/dx, shape (N, in_features). (You may return None when
+        # self.needs_input_grad is False: the first layer's input is data.)
+        # END PROMPT
 
     def extra_repr(self) -> str:
         return (
@@ -67,14 +83,26 @@ class ReLU(Module):
     """max(x, 0), element-wise. Any shape; keeps the input's dtype and memory layout."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # BEGIN SOLUTION ReLU.forward: max(x, 0), keeping the mask x > 0 in self.mask
         out = np.maximum(x, 0)
         # Where the gradient passes (0 at exactly 0, as in PyTorch). Keeping the mask is
         # cheaper than re-deriving it in backward: a bool multiply is the fastest pass.
         self.mask = out > 0
         return out
+        # END SOLUTION
+        # BEGIN PROMPT
+        # Return max(x, 0) element-wise (same shape and dtype as x), and keep
+        # self.mask = (x > 0): backward reads it.
+        # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # BEGIN SOLUTION ReLU.backward: the gradient passes where the input was > 0
         return grad_out * self.mask
+        # END SOLUTION
+        # BEGIN PROMPT
+        # self.mask is the boolean array (x > 0) that forward kept. The derivative of
+        # max(x, 0) is 1 where x > 0 and 0 elsewhere (0 at x == 0 too, as in PyTorch).
+        # END PROMPT
 
 
 class LeakyReLU(Module):
@@ -101,12 +129,24 @@ class Sigmoid(Module):
     """1 / (1 + exp(-x)), element-wise. Any shape."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # BEGIN SOLUTION Sigmoid.forward: 1 / (1 + exp(-x)) without overflow, kept in self.output
         # exp(-log(1 + exp(-x))) never overflows: logaddexp is computed stably.
         self.output = np.exp(-np.logaddexp(0, -x))
         return self.output
+        # END SOLUTION
+        # BEGIN PROMPT
+        # Return sigmoid(x) element-wise, same shape and dtype as x, and keep it in
+        # self.output: backward reads it. x may hold values such as -1000 or 1000;
+        # np.exp(1000) overflows to inf. np.logaddexp(0, -x) = log(1 + exp(-x)) does not.
+        # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # BEGIN SOLUTION Sigmoid.backward: grad_out * s * (1 - s), s = the kept output
         return grad_out * self.output * (1 - self.output)
+        # END SOLUTION
+        # BEGIN PROMPT
+        # self.output is s = sigmoid(x), kept by forward. Write ds/dx in terms of s.
+        # END PROMPT
 
 
 class Tanh(Module):

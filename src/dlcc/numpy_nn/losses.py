@@ -46,10 +46,17 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x: any shape, float32/float64. Returns: same shape and dtype.
     """
     x = _require_float(x, "log_softmax")
+    # BEGIN SOLUTION log_softmax: x - max - log(sum(exp(x - max))) along axis
     shifted = x - x.max(axis=axis, keepdims=True)
     with np.errstate(under="ignore"):  # exp(-1e4) -> 0 is the intended result
         shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
+    # END SOLUTION
+    # BEGIN PROMPT
+    # log softmax(x)_i = x_i - log(sum_j exp(x_j)). Subtract the maximum along `axis` first
+    # (keepdims=True keeps the shapes broadcastable): the result is the same, and exp can
+    # then neither overflow (logits of 1e4) nor make the log see 0. Same shape and dtype as x.
+    # END PROMPT
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -198,6 +205,8 @@ class CrossEntropyLoss(Loss):
                 "number of classes and that labels start at 0."
             )
 
+        scale = 1.0 / num_samples if self.reduction == "mean" else 1.0
+        # BEGIN SOLUTION CrossEntropyLoss.forward: mean of -log softmax(logits)[target], stably
         rows = np.arange(num_samples)
         # Shift by the row max: exponents are <= 0 (no overflow) and each row's sum of
         # exponentials is >= 1 (no log(0)), even for logits of +-1e4.
@@ -217,24 +226,40 @@ class CrossEntropyLoss(Loss):
             uniform_term = log_sum_exp - shifted_row_sum / num_classes  # (N,)
             per_sample *= 1.0 - smoothing
             per_sample += smoothing * uniform_term
-        scale = 1.0 / num_samples if self.reduction == "mean" else 1.0
 
         probs /= sum_exp[:, None]  # softmax, kept for backward
         self._saved = (probs, target, scale)
         return float(per_sample.sum()) * scale
+        # END SOLUTION
+        # BEGIN PROMPT
+        # logits (N, C) float, target (N,) int labels, both checked above. Compute the
+        # softmax probabilities and return scale * sum_i -log p[i, target[i]] as a Python float
+        # (scale is 1/N for reduction "mean", 1 for "sum"). Subtract each row's maximum before
+        # np.exp: logits of 1e4 must give a finite loss. Keep what backward needs:
+        # self._saved = (probs, target, scale), with probs the (N, C) softmax.
+        # You may ignore self.label_smoothing (the tests use 0).
+        # END PROMPT
 
     def backward(self) -> np.ndarray:
         """Returns dLoss/dLogits (N, C), same dtype as the logits."""
-        grad_logits, target, scale = self._take_saved()
+        probs, target, scale = self._take_saved()  # what forward kept
+        # BEGIN SOLUTION CrossEntropyLoss.backward: (softmax - one_hot(target)) * scale
+        grad_logits = probs  # written into the softmax buffer: backward runs once per forward
         num_samples, num_classes = grad_logits.shape
         smoothing = self.label_smoothing
-        # softmax - target_distribution, written into the softmax buffer.
+        # softmax - target_distribution
         grad_logits[np.arange(num_samples), target] -= 1.0 - smoothing
         if smoothing:
             grad_logits -= smoothing / num_classes
         if scale != 1.0:
             grad_logits *= scale
         return grad_logits
+        # END SOLUTION
+        # BEGIN PROMPT
+        # probs (N, C) is the softmax forward kept, target (N,) the labels, scale 1/N or 1.
+        # Return dLoss/dlogits, (N, C), the dtype of probs. Derive it first (handout,
+        # question 2). No loop over samples is needed: see NumPy's integer-array indexing.
+        # END PROMPT
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"

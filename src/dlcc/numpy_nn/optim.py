@@ -246,35 +246,58 @@ class SGD(Optimizer):
         self.weight_decay = float(weight_decay)
 
     def _update(self, index, param, grad, state):
-        lr, momentum, weight_decay = self.lr, self.momentum, self.weight_decay
         (work,) = self._work(index, 1)
         direction = grad
-        if weight_decay:
+        if self.weight_decay:
             # torch leaves .grad untouched, so the decayed gradient goes to scratch.
-            np.multiply(param, weight_decay, out=work)
+            np.multiply(param, self.weight_decay, out=work)
             work += grad
             direction = work
-        if momentum:
+        if self.momentum and (self.nesterov or self.dampening):
+            self._update_nesterov_or_dampened(param, direction, state, work)
+            return
+        # BEGIN SOLUTION SGD.step: velocity v = momentum * v + g, then param -= lr * v
+        if self.momentum:
             buffer = state.get("momentum_buffer")
             if buffer is None:
                 buffer = state["momentum_buffer"] = direction.copy()
             else:
-                buffer *= momentum
-                if self.dampening:  # never with nesterov, so `direction` may be overwritten
-                    np.multiply(direction, 1.0 - self.dampening, out=work)
-                    buffer += work
-                else:
-                    buffer += direction
-            if self.nesterov:
-                # p -= lr * (direction + momentum * buffer), as two in-place updates
-                # so that no temporary is needed.
-                np.multiply(direction, -lr, out=work)
-                param += work
-                np.multiply(buffer, -lr * momentum, out=work)
-                param += work
-                return
+                buffer *= self.momentum
+                buffer += direction
             direction = buffer
-        np.multiply(direction, -lr, out=work)
+        np.multiply(direction, -self.lr, out=work)  # no parameter-sized temporary
+        param += work
+        # END SOLUTION
+        # BEGIN PROMPT
+        # One parameter: param (updated IN PLACE, e.g. param -= ...: the model holds this
+        # very array), direction (its gradient g, same shape), state (a dict kept between
+        # steps for this parameter), self.lr and self.momentum. With momentum > 0, keep the
+        # velocity in state["momentum_buffer"] (start it at zeros, or at g as torch does:
+        # the same thing) and step along it; with momentum == 0, plain gradient descent.
+        # END PROMPT
+
+    def _update_nesterov_or_dampened(self, param, direction, state, work):
+        """Momentum with dampening, or Nesterov momentum, as torch.optim.SGD."""
+        lr, momentum = self.lr, self.momentum
+        buffer = state.get("momentum_buffer")
+        if buffer is None:
+            buffer = state["momentum_buffer"] = direction.copy()
+        else:
+            buffer *= momentum
+            if self.dampening:  # never with nesterov, so `direction` may be overwritten
+                np.multiply(direction, 1.0 - self.dampening, out=work)
+                buffer += work
+            else:
+                buffer += direction
+        if self.nesterov:
+            # p -= lr * (direction + momentum * buffer), as two in-place updates
+            # so that no temporary is needed.
+            np.multiply(direction, -lr, out=work)
+            param += work
+            np.multiply(buffer, -lr * momentum, out=work)
+            param += work
+            return
+        np.multiply(buffer, -lr, out=work)
         param += work
 
 

@@ -25,6 +25,7 @@ class _Pool2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else pair(stride, "stride")
         self.padding = pair(padding, "padding")
+        self.cache = None  # what forward leaves for backward
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(
                 f"{type(self).__name__}: kernel_size and stride must be >= 1 and padding >= 0"
@@ -92,15 +93,32 @@ class MaxPool2d(_Pool2d):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x, "(N, C, H, W)", isinstance(x, np.ndarray) and x.ndim == 4)
+        self.input = x  # backward reads it
+        # BEGIN SOLUTION MaxPool2d.forward: the maximum of each window
         padded, windows = self._windows(x, fill=-np.inf)
         out = windows[:, :, :, 0, 0, :].copy()  # (N, Ho, Wo, C)
         for a, b in self._offsets()[1:]:
             np.maximum(out, windows[:, :, :, a, b, :], out=out)
-        self.cache = (x.shape, padded.shape, windows, out)
+        # Backward reuses the windows and maxima, which it checks belong to self.input.
+        self.cache = (x, padded.shape, windows, out)
         return out.transpose(0, 3, 1, 2)
+        # END SOLUTION
+        # BEGIN PROMPT
+        # x (N, C, H, W) float. self.kernel_size = (kh, kw), self.stride = (sh, sw) and
+        # self.padding = (ph, pw) are pairs of ints. Return out (N, C, out_h, out_w) with
+        #   out[n, c, i, j] = max over a < kh, b < kw of x_padded[n, c, i*sh + a, j*sw + b]
+        # where x_padded has ph rows of -inf above and below and pw columns of -inf left and
+        # right, and out_h = (H + 2*ph - kh) // sh + 1 (likewise out_w). Loop over (a, b) or
+        # over (i, j) in Python and let NumPy do the rest. Your backward must need nothing
+        # from here but self.input (set above): the tests may call it without this forward.
+        # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_shape, padded_shape, windows, maxima = self.cache
+        # BEGIN SOLUTION MaxPool2d.backward: each window's gradient goes to its first maximum
+        if self.cache is None or self.cache[0] is not self.input:
+            MaxPool2d.forward(self, self.input)  # called without its forward: find the maxima
+        x, padded_shape, windows, maxima = self.cache
         grad_nhwc = grad_out.transpose(0, 2, 3, 1)  # (N, Ho, Wo, C)
         unclaimed = None  # windows whose first maximum is still to be found
         last_offset = self._offsets()[-1]
@@ -116,9 +134,18 @@ class MaxPool2d(_Pool2d):
                     unclaimed ^= is_first_max  # is_first_max is a subset of unclaimed
             return np.multiply(grad_nhwc, is_first_max, out=out)
 
-        grad_in = self._scatter(gradient_at_offset, x_shape, padded_shape, grad_out.dtype)
+        grad_in = self._scatter(gradient_at_offset, x.shape, padded_shape, grad_out.dtype)
         self.cache = None
         return grad_in
+        # END SOLUTION
+        # BEGIN PROMPT
+        # grad_out (N, C, out_h, out_w), any memory layout; the input is self.input. Each
+        # out[n, c, i, j] copied one element of its window, the maximum: that element gets
+        # grad_out[n, c, i, j], the others nothing. Windows overlap when the stride is
+        # smaller than the kernel: add, do not overwrite. When several elements tie for the
+        # maximum, only the first in row-major order (smallest a, then smallest b) gets the
+        # gradient, as in PyTorch. Return dL/dx, (N, C, H, W).
+        # END PROMPT
 
 
 class AvgPool2d(_Pool2d):

@@ -1,7 +1,7 @@
 """The training loop: `fit` and `evaluate`, readable from top to bottom.
 
 One epoch is: shuffle, then for each mini-batch
-    forward -> loss -> backward -> (L2 term) -> optimizer step -> schedule step,
+    `train_step` (forward -> loss -> backward -> L2 term -> optimizer step) -> schedule step,
 then evaluate on the validation split, save a checkpoint, and maybe stop early.
 
 Everything a run needs to continue exactly where it stopped (weights, optimiser and
@@ -110,6 +110,62 @@ def l2_penalty_parameters(model: Module) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
+def add_l2_penalty(model: Module, l2: float) -> float:
+    """L2 regularisation (weight decay) of the weights `l2_penalty_parameters` selects.
+
+    The penalty is ``l2 / 2 * sum_W ||W||^2`` (W over weight matrices and kernels; biases
+    are not penalised); its gradient, ``l2 * W``, is added into each W's grad in place.
+    Call it after ``model.backward`` and before ``optimizer.step``. Returns the penalty as
+    a Python float (`fit` reports the data loss alone; the value is for your own logs).
+    """
+    weights = l2_penalty_parameters(model)  # (param, grad) pairs
+    # BEGIN SOLUTION add_l2_penalty: penalty l2/2 * sum ||W||^2, and l2 * W added to grads
+    penalty = 0.0
+    for param, grad in weights:
+        penalty += 0.5 * l2 * float(np.vdot(param, param))
+        grad += l2 * param
+    return penalty
+    # END SOLUTION
+    # BEGIN PROMPT
+    # weights is a list of (param, grad) array pairs. Add the penalty's gradient to each
+    # grad IN PLACE (grad += ...: the optimiser reads these very arrays) and return the
+    # penalty itself as a float.
+    # END PROMPT
+
+
+def train_step(
+    model: Module, loss_fn, optimizer, x_batch: np.ndarray, y_batch: np.ndarray, l2: float = 0.0
+) -> tuple[float, np.ndarray]:
+    """One step of mini-batch gradient descent: the heart of `fit`.
+
+    x_batch (B, ...) in the model's dtype; y_batch (B,) integer labels. ``l2 > 0`` adds
+    the L2 penalty's gradient (`add_l2_penalty`) before the update.
+    Returns (loss, logits): the batch's data loss (a float) and the model output (B, C).
+    A non-finite loss is returned without updating anything (`fit` then stops).
+    """
+    # BEGIN SOLUTION train_step: zero the grads, forward, loss, backward, L2, optimizer step
+    optimizer.zero_grad()
+    # Overflow shows up as a non-finite loss, which `fit` reports with context.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        logits = model.forward(x_batch)
+        loss = loss_fn.forward(logits, y_batch)
+    if not math.isfinite(loss):
+        return loss, logits
+    model.backward(loss_fn.backward())
+    if l2 > 0:
+        add_l2_penalty(model, l2)
+    optimizer.step()
+    return loss, logits
+    # END SOLUTION
+    # BEGIN PROMPT
+    # Grads accumulate (+=) across backward calls, so clear them first
+    # (optimizer.zero_grad()). Then: logits = model.forward(x_batch); the loss with
+    # loss_fn.forward(logits, y_batch); model.backward(...) with the loss's gradient from
+    # loss_fn.backward(); add_l2_penalty(model, l2) when l2 > 0; optimizer.step().
+    # Return (loss, logits).
+    # END PROMPT
+
+
 def iterate_minibatches(x, y, batch_size, rng: np.random.Generator | None):
     """Yield (x_batch, y_batch); shuffled with ``rng``, or in order when it is None."""
     order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
@@ -196,8 +252,14 @@ def fit(
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"fit: need epochs >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     if overfit_one_batch:
+        # BEGIN SOLUTION fit.overfit_one_batch: keep only the first batch, and no validation
         x_train, y_train = x_train[:batch_size], y_train[:batch_size]
         val_data = None
+        # END SOLUTION
+        # BEGIN PROMPT
+        # The debugging run: from here on, train on the first batch_size samples of
+        # x_train and y_train only (the same ones every epoch), and validate on nothing.
+        # END PROMPT
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if checkpoint_dir is not None:  # leftovers of a process killed while writing
         for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
@@ -216,7 +278,6 @@ def fit(
         start_epoch = history.epoch[-1] + 1 if history.epoch else 1
         log(f"resumed from {checkpoint_dir / LAST_CHECKPOINT} after epoch {start_epoch - 1}")
 
-    decay_pairs = l2_penalty_parameters(model) if l2 > 0 else []
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
     for epoch in range(start_epoch, epochs + 1):
         if history.stopped_early:
@@ -234,11 +295,7 @@ def fit(
             unit="batch",
         )
         for step, (x_batch, y_batch) in enumerate(bar, start=1):
-            optimizer.zero_grad()
-            # Overflow shows up as a non-finite loss, reported below with context.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                logits = model.forward(x_batch)
-                loss = loss_fn.forward(logits, y_batch)
+            loss, logits = train_step(model, loss_fn, optimizer, x_batch, y_batch, l2)
             if not math.isfinite(loss):
                 bar.close()
                 kept = (
@@ -250,10 +307,6 @@ def fit(
                     f"loss became {loss} at epoch {epoch}, step {step} (lr={optimizer.lr:.3g}); "
                     f"training stopped and {kept}. Try a lower learning rate."
                 )
-            model.backward(loss_fn.backward())
-            for param, grad in decay_pairs:
-                grad += l2 * param
-            optimizer.step()
             if scheduler is not None:
                 scheduler.step()
 
