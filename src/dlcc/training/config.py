@@ -1,0 +1,289 @@
+"""Recipes: a YAML file per training job, read into typed, validated settings.
+
+A recipe names the dataset, model, optimiser, schedule and training settings::
+
+    data:  {dataset: mnist, batch_size: 128, augment: [{random_crop: {padding: 2}}]}
+    model: {name: small_cnn, options: {widths: [32, 64, 128]}}
+    optim: {name: adamw, lr: 0.003, weight_decay: 0.0005}
+    schedule: {name: onecycle}
+    train: {epochs: 8, seed: 0}
+
+Every key has a default below, so a recipe states only what differs. A key that is not
+here is refused with the closest valid name, and ``--set section.key=value`` overrides
+are type-checked against the same fields, so a typo never trains silently with defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlcc.errors import DlccError
+
+
+class ConfigError(DlccError):
+    """A recipe or a --set override is not valid."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "digits"  # a name from `dlcc data list`
+    data_dir: str | None = None  # default: $DLCC_DATA_DIR, else ~/.cache/dlcc
+    val_size: int | float | None = None  # images held out for validation; None: dataset default
+    batch_size: int = 128  # global batch size (summed over all processes under DDP)
+    eval_batch_size: int = 512
+    augment: list = field(default_factory=list)  # training-only, e.g. ["hflip"]
+    workers: int = 0  # DataLoader worker processes (0: load in the training process)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "small_cnn"  # mlp | small_cnn | preact_resnet | resnet20
+    options: dict = field(default_factory=dict)  # passed to the model's constructor
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # sgd | adam | adamw
+    lr: float = 1e-3  # peak learning rate
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = True  # SGD only
+    betas: list = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW only
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "onecycle"  # none | step | cosine | onecycle; all stepped once per batch
+    warmup_epochs: float = 1.0  # cosine: linear warm-up length
+    step_epochs: list = field(default_factory=list)  # step: epochs at which lr *= gamma
+    gamma: float = 0.1  # step
+    pct_start: float = 0.25  # onecycle: fraction of steps spent warming up
+    div_factor: float = 25.0  # onecycle: initial lr = lr / div_factor
+    final_div_factor: float = 1e4  # onecycle: final lr = initial lr / final_div_factor
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    seed: int = 0
+    deterministic: bool = False  # torch deterministic algorithms (bit-exact resume on CPU)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
+    compile: bool = False  # torch.compile the model (opt-in: slow first steps)
+    channels_last: bool = False  # NHWC memory format for conv nets
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None  # max global grad norm; None: no clipping
+    accumulate: int = 1  # micro-batches per optimiser step
+    overfit_batch: bool = False  # debug: train on one fixed batch
+    overfit_steps: int = 200  # debug: steps for overfit_batch
+    progress: bool = True  # progress bars (rank 0 only)
+    threads: int | None = None  # torch CPU threads; None: PyTorch's default
+
+
+@dataclass
+class Config:
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- reading and checking ---------------------------------------------------------------
+
+
+def recipes_dir() -> Path:
+    """The repository's recipes/ folder (beside src/ in a checkout or editable install)."""
+    return Path(__file__).resolve().parents[3] / "recipes"
+
+
+def recipe_names() -> list[str]:
+    folder = recipes_dir()
+    return sorted(path.stem for path in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """A recipe file path: an existing path as given, else recipes/NAME.yaml."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = recipes_dir() / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    names = recipe_names()
+    close = difflib.get_close_matches(name_or_path, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"no recipe {name_or_path!r}: expected a YAML file path or one of "
+        f"{', '.join(names) or '(none found in ' + str(recipes_dir()) + ')'}.{hint}"
+    )
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a recipe, apply ``section.key=value`` overrides, and validate everything."""
+    path = find_recipe(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        first_line = str(error).splitlines()[0] if str(error) else "invalid YAML"
+        raise ConfigError(f"{path} is not valid YAML ({first_line}); fix the file") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    config = config_from_dict(raw, where=str(path))
+    for override in overrides:
+        apply_override(config, override)
+    check_config(config)
+    return config
+
+
+def config_from_dict(raw: dict, where: str = "config") -> Config:
+    """Build a Config from nested dicts (a recipe, or a run's saved config.yaml)."""
+    return _build(Config, raw, where)
+
+
+def _build(cls, raw: dict, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__} {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(_unknown_key_message(key, list(fields), where))
+        hint = typing.get_type_hints(cls)[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = _build(hint, value or {}, f"{where}: {key}")
+        else:
+            values[key] = _coerce(value, hint, f"{where}: {key}")
+    return cls(**values)
+
+
+def _unknown_key_message(key: str, valid: list[str], where: str) -> str:
+    close = difflib.get_close_matches(str(key), valid, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{where}: unknown key {key!r} (valid keys: {', '.join(valid)}){hint}"
+
+
+def _coerce(value: Any, hint, where: str):
+    """Check `value` against a field's type; ints are accepted where floats are expected."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ConfigError(f"{where}: expected {_type_name(hint)}, got null")
+    for kind in allowed:
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value if isinstance(value, int) and int in allowed else float(value)
+        if kind is float and isinstance(value, str):
+            try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+                return float(value)
+            except ValueError:
+                pass
+        if kind is str and isinstance(value, str):
+            return value
+        if kind in (list, dict) and isinstance(value, kind):
+            return value
+    raise ConfigError(f"{where}: expected {_type_name(hint)}, got {type(value).__name__} {value!r}")
+
+
+def _type_name(hint) -> str:
+    names = {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "null",
+    }
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return " or ".join(names.get(kind, str(kind)) for kind in allowed)
+
+
+def apply_override(config: Config, override: str) -> None:
+    """Apply one ``section.key=value`` (value parsed as YAML, then type-checked)."""
+    if "=" not in override:
+        raise ConfigError(
+            f"--set {override!r}: expected section.key=value, e.g. --set train.epochs=3"
+        )
+    dotted, text = override.split("=", 1)
+    parts = dotted.strip().split(".")
+    target = config
+    for depth, part in enumerate(parts):
+        valid = [f.name for f in dataclasses.fields(target)]
+        if part not in valid:
+            where = "--set " + ".".join(parts[:depth]) if depth else "--set"
+            raise ConfigError(_unknown_key_message(part, valid, where))
+        if depth == len(parts) - 1:
+            break
+        target = getattr(target, part)
+        if not dataclasses.is_dataclass(target):
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[: depth + 1])} has no sub-keys")
+    key = parts[-1]
+    hint = typing.get_type_hints(type(target))[key]
+    if dataclasses.is_dataclass(hint):
+        raise ConfigError(f"--set {dotted}: is a section; set one of its keys, e.g. {dotted}.KEY")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    setattr(target, key, _coerce(value, hint, f"--set {dotted}={text}"))
+
+
+CHOICES = {
+    ("optim", "name"): ("sgd", "adam", "adamw"),
+    ("schedule", "name"): ("none", "step", "cosine", "onecycle"),
+    ("train", "precision"): ("auto", "fp32", "bf16", "fp16"),
+}
+
+
+def check_config(config: Config) -> None:
+    """Value checks the types alone cannot express."""
+    for (section, key), choices in CHOICES.items():
+        value = getattr(getattr(config, section), key)
+        if value not in choices:
+            raise ConfigError(
+                f"{section}.{key}: expected one of {', '.join(choices)}, got {value!r}"
+            )
+    positive = [
+        ("data", "batch_size"),
+        ("data", "eval_batch_size"),
+        ("train", "epochs"),
+        ("train", "accumulate"),
+        ("train", "overfit_steps"),
+    ]
+    for section, key in positive:
+        value = getattr(getattr(config, section), key)
+        if value < 1:
+            raise ConfigError(f"{section}.{key}: expected an integer >= 1, got {value}")
+    if config.optim.lr <= 0:
+        raise ConfigError(f"optim.lr: expected a positive number, got {config.optim.lr}")
+    if config.data.workers < 0:
+        raise ConfigError(f"data.workers: expected >= 0, got {config.data.workers}")
+    if not 0 <= config.train.label_smoothing < 1:
+        smoothing = config.train.label_smoothing
+        raise ConfigError(f"train.label_smoothing: expected a number in [0, 1), got {smoothing}")
+    if config.train.grad_clip is not None and config.train.grad_clip <= 0:
+        raise ConfigError(
+            f"train.grad_clip: expected a positive number or null, got {config.train.grad_clip}"
+        )
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML, in section order (what config.yaml in a run holds)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

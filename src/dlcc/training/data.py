@@ -1,0 +1,143 @@
+"""The `dlcc.data` arrays in PyTorch form: datasets, seeded samplers and loaders.
+
+The images are small and already in memory, so a batch is fetched with one fancy-index
+(``__getitems__``) rather than image by image. Augmentation runs on whole batches in the
+training loop (see `dlcc.training.transforms`), on the training device.
+
+Order and sharding are a pure function of (seed, epoch, rank, world size): the same seed
+gives the same batches after a resume, and under DDP the ranks' batches together are
+exactly the single-process global batch (rank r takes positions r, r + W, r + 2W, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from dlcc.data import load_dataset
+
+
+class ArrayDataset(torch.utils.data.Dataset):
+    """Images (N, C, H, W) float32 and labels (N,) int64 held as tensors."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images = torch.from_numpy(np.ascontiguousarray(images))
+        self.labels = torch.from_numpy(np.ascontiguousarray(labels))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        return self.images[index], self.labels[index]
+
+    def __getitems__(self, indices: list[int]):
+        index = torch.as_tensor(indices)
+        return self.images[index], self.labels[index]  # (B, C, H, W), (B,)
+
+
+def _pass_through(batch):
+    return batch  # __getitems__ already built the batch
+
+
+def epoch_permutation(size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of epoch `epoch`: the same for every rank and every resume."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(size, generator=generator)
+
+
+class ShardedShuffleSampler(Sampler[int]):
+    """Shuffles per epoch and hands rank `rank` every `world_size`-th index.
+
+    The epoch's order is cut to a whole number of global batches' worth per rank
+    (``drop_last``), so every rank takes the same number of steps.
+    """
+
+    def __init__(
+        self, size: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True
+    ):
+        self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            order = epoch_permutation(self.size, self.seed, self.epoch)
+        else:
+            order = torch.arange(self.size)
+        usable = self.size - self.size % self.world_size
+        return iter(order[self.rank : usable : self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return self.size // self.world_size
+
+
+@dataclass
+class DataBundle:
+    """The three splits as tensors-in-memory datasets, plus what the model needs to know."""
+
+    train: ArrayDataset
+    val: ArrayDataset
+    test: ArrayDataset
+    classes: list[str]
+    in_shape: tuple[int, int, int]  # (C, H, W)
+    mean: list[float]
+    std: list[float]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def load_data(name: str, data_dir: str | None, val_size, seed: int) -> DataBundle:
+    """Load a registered dataset, normalised with its training statistics."""
+    dataset = load_dataset(name, data_dir, val_size=val_size, seed=seed)
+    return DataBundle(
+        train=ArrayDataset(dataset.x_train, dataset.y_train),
+        val=ArrayDataset(dataset.x_val, dataset.y_val),
+        test=ArrayDataset(dataset.x_test, dataset.y_test),
+        classes=list(dataset.classes),
+        in_shape=tuple(int(size) for size in dataset.x_train.shape[1:]),
+        mean=[float(value) for value in dataset.mean],
+        std=[float(value) for value in dataset.std],
+    )
+
+
+def make_loader(
+    dataset: ArrayDataset,
+    batch_size: int,
+    sampler: Sampler,
+    *,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A DataLoader that fetches whole batches; `batch_size` is per process."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=False,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        collate_fn=_pass_through,
+    )
+
+
+class EvalSampler(Sampler[int]):
+    """Unshuffled and not padded: each sample is evaluated by exactly one rank."""
+
+    def __init__(self, size: int, rank: int = 0, world_size: int = 1):
+        self.indices = list(range(rank, size, world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)

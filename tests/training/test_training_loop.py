@@ -1,0 +1,218 @@
+"""The training loop end to end on the embedded digits: run directory, eval, debug tools,
+accumulation, and the one-line errors a user sees for bad input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+import torch
+from training_helpers import SPLITTABLE, merged, write_recipe
+
+from dlcc.cli import main
+from dlcc.training.checkpoint import CheckpointError, load_checkpoint
+from dlcc.training.config import ConfigError, config_from_dict, load_recipe
+from dlcc.training.debug import find_learning_rate, overfit_one_batch
+from dlcc.training.evaluation import evaluate_run
+from dlcc.training.loop import TrainingDiverged, train
+from dlcc.training.schedules import cosine_with_warmup
+
+
+def _quiet(config):
+    config.train.progress = False
+    return config
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One finished run of the mnist_cnn smoke recipe, shared by the read-only tests."""
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    config = _quiet(load_recipe("mnist_cnn_smoke", ["train.epochs=6"]))
+    metrics = train(config, run_dir)
+    return run_dir, metrics
+
+
+def test_a_run_directory_holds_config_metrics_history_plots_and_checkpoints(smoke_run):
+    run_dir, metrics = smoke_run
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "history.json",
+        "run.json",
+        "metrics.csv",
+        "history.png",
+        "confusion_matrix.png",
+        "misclassified.png",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
+        assert (run_dir / name).is_file(), name
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history["epoch"] == [1, 2, 3, 4, 5, 6]
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    # 8x8 digits, a tiny CNN and six quick epochs: well above chance (0.1).
+    assert metrics["test_accuracy"] > 0.85
+    assert list((run_dir / "checkpoints").glob("*.part")) == []
+
+
+def test_eval_reproduces_the_test_accuracy_of_the_run(smoke_run):
+    run_dir, metrics = smoke_run
+    result = evaluate_run(run_dir)
+    assert result["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert result["images"] == 360
+    assert (run_dir / "eval_test_best.json").is_file()
+
+
+def test_checkpoints_load_with_weights_only_and_hold_the_full_state(smoke_run):
+    run_dir, _ = smoke_run
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["epoch"] == 6 and state["model_name"] == "small_cnn"
+    for key in ("model", "optimizer", "scheduler", "scaler", "rng", "history", "config"):
+        assert key in state
+
+
+def test_a_finished_run_is_not_overwritten(smoke_run):
+    run_dir, _ = smoke_run
+    with pytest.raises(ConfigError, match=r"already holds a finished run"):
+        train(_quiet(load_recipe("mnist_cnn_smoke", ["train.epochs=6"])), run_dir)
+
+
+def test_a_run_directory_of_another_config_is_refused(smoke_run):
+    run_dir, _ = smoke_run
+    with pytest.raises(ConfigError, match=r"different config \(train.epochs: 6 -> 7"):
+        train(_quiet(load_recipe("mnist_cnn_smoke", ["train.epochs=7"])), run_dir)
+
+
+def test_a_corrupted_checkpoint_gives_one_clear_line(smoke_run, tmp_path, capsys):
+    run_dir, _ = smoke_run
+    broken = tmp_path / "broken"
+    (broken / "checkpoints").mkdir(parents=True)
+    (broken / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    good = (run_dir / "checkpoints" / "best.pt").read_bytes()
+    (broken / "checkpoints" / "best.pt").write_bytes(good[: len(good) // 2])
+    assert main(["eval", str(broken)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("dlcc: error: ") and "not a readable checkpoint" in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+
+
+def test_a_checkpoint_of_another_model_is_refused(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    other = tmp_path / "other"
+    (other / "checkpoints").mkdir(parents=True)
+    config = (run_dir / "config.yaml").read_text()
+    (other / "config.yaml").write_text(config.replace("- 8\n    - 16", "- 8\n    - 32"))
+    (other / "checkpoints" / "best.pt").write_bytes((run_dir / "checkpoints/best.pt").read_bytes())
+    with pytest.raises(CheckpointError, match=r"does not fit this small_cnn.*shape differs"):
+        evaluate_run(other)
+    (other / "config.yaml").write_text(config.replace("name: small_cnn", "name: mlp"))
+    with pytest.raises(CheckpointError, match=r"holds weights for model 'small_cnn'.*'mlp'"):
+        evaluate_run(other)
+
+
+def test_a_checkpoint_with_pickled_code_is_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "dlcc-checkpoint-v1", "model": Payload()}, path)
+    with pytest.raises(CheckpointError, match=r"not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_gradient_accumulation_equals_the_large_batch(tmp_path):
+    whole = config_from_dict(SPLITTABLE)
+    accumulated = config_from_dict(
+        merged(SPLITTABLE, data={"batch_size": 32}, train={"accumulate": 2})
+    )
+    train(whole, tmp_path / "whole")
+    train(accumulated, tmp_path / "accumulated")
+    a = load_checkpoint(tmp_path / "whole/checkpoints/last.pt")["model"]
+    b = load_checkpoint(tmp_path / "accumulated/checkpoints/last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_clipping_runs_and_changes_the_result(tmp_path):
+    clipped = config_from_dict(merged(SPLITTABLE, train={"grad_clip": 0.01, "epochs": 1}))
+    free = config_from_dict(merged(SPLITTABLE, train={"epochs": 1}))
+    train(clipped, tmp_path / "clipped")
+    train(free, tmp_path / "free")
+    a = load_checkpoint(tmp_path / "clipped/checkpoints/last.pt")["model"]
+    b = load_checkpoint(tmp_path / "free/checkpoints/last.pt")["model"]
+    assert any(not torch.equal(a[key], b[key]) for key in a)
+
+
+def test_a_nan_loss_stops_with_the_step_and_the_last_good_checkpoint(tmp_path):
+    config = config_from_dict(merged(SPLITTABLE, optim={"lr": 1e6}, train={"epochs": 3}))
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at epoch \d+, step \d+"):
+        train(config, tmp_path / "diverged")
+
+
+def test_overfit_one_batch_reaches_full_accuracy():
+    config = _quiet(
+        load_recipe("mnist_cnn_smoke", ["data.batch_size=16", "train.overfit_steps=60"])
+    )
+    result = overfit_one_batch(config)
+    assert result["passed"], result
+    assert result["final_loss"] < result["first_loss"] / 10
+
+
+def test_the_learning_rate_finder_writes_its_plot_and_a_sane_suggestion(tmp_path):
+    config = _quiet(load_recipe("mnist_cnn_smoke"))
+    result = find_learning_rate(config, tmp_path, steps=60)
+    assert (tmp_path / "lr_finder.png").is_file() and (tmp_path / "lr_finder.json").is_file()
+    assert 1e-6 <= result["suggested_lr"] <= 1.0
+    assert len(result["lr"]) <= 60 and result["lr"] == sorted(result["lr"])
+
+
+def test_cosine_with_warmup_rises_then_decays_to_zero():
+    values = [cosine_with_warmup(step, 10, 100) for step in range(101)]
+    assert values[0] < values[5] < values[9] <= 1.0
+    assert values[10] == pytest.approx(1.0)
+    assert values[55] == pytest.approx(0.5, abs=1e-6)
+    assert values[100] == pytest.approx(0.0, abs=1e-12)
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(values[10:]))
+
+
+def test_onecycle_is_stepped_per_batch(smoke_run):
+    run_dir, _ = smoke_run
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    # 1,257 digits / 64 = 20 batches per epoch, one scheduler step each.
+    assert state["step"] == 6 * 20
+    assert state["scheduler"]["last_epoch"] == 6 * 20
+    assert math.isclose(state["history"]["lr"][-1], 0.01 / 25 / 1e4, rel_tol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--set", "train.epochz=3"], "unknown key 'epochz'"),
+        (["--set", "train.epochs=many"], "expected an integer, got str 'many'"),
+        (["--set", "data.dataset=cifar10", "--data-dir", "{empty}"], "cifar10"),
+        (["--device", "cuda"], "no CUDA GPU is visible"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(arguments, expected, tmp_path, capsys):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    arguments = [argument.replace("{empty}", str(empty)) for argument in arguments]
+    if "cuda" in arguments and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    status = main(["train", "mnist_cnn_smoke", "--out", str(tmp_path / "run"), *arguments])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.startswith("dlcc: error: ") and expected in error
+    assert error.count("\n") == 1, error
+
+
+def test_the_training_command_writes_a_run(tmp_path, capsys):
+    path = write_recipe(tmp_path, merged(SPLITTABLE, train={"epochs": 1}))
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path / "run"), "--checkpoint", "last"]) == 0
