@@ -1,0 +1,179 @@
+"""Releasing a student starter from the fake course root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from course_fake_root import make_fake_root, tree_bytes
+
+from dlcc.cli import main
+from dlcc.course.catalogue import load_catalogue
+from dlcc.course.errors import CourseError
+from dlcc.course.release import release
+
+# Lines of the fake reference that are solutions: none may appear in a release.
+SOLUTION_LINES = [
+    "return a + b",
+    "return [max(v, 0) for v in values]",
+    "return self.factor * x",
+    "return sum(values) / len(values)",
+    "return width * height",
+    'return "the a3 solution"',
+]
+
+
+@pytest.fixture
+def root(tmp_path):
+    return make_fake_root(tmp_path / "root")
+
+
+@pytest.fixture
+def released(root, tmp_path):
+    return release(root, "a1", tmp_path / "release")
+
+
+def test_release_layout(released):
+    files = sorted(tree_bytes(released))
+    assert files == [
+        "README.md",
+        "assignments/a1/README.md",
+        "assignments/catalogue.toml",
+        "pyproject.toml",
+        "src/dlcc/__init__.py",
+        "src/dlcc/toy/__init__.py",
+        "src/dlcc/toy/helpers.py",
+        "src/dlcc/toy/later.py",
+        "src/dlcc/toy/ops.py",
+        "src/dlcc/toy/shapes.py",
+        "tests/course/a1/conftest.py",
+        "tests/course/a1/test_toy_ops.py",
+        "tests/course/a1/test_toy_shapes.py",
+        "tests/course/a1/toy_helpers.py",
+    ]
+
+
+def test_no_solution_of_any_assignment_leaks(released):
+    text = "\n".join(data.decode() for data in tree_bytes(released).values())
+    for line in SOLUTION_LINES:
+        assert line not in text
+    assert "BEGIN SOLUTION" not in text and "END PROMPT" not in text
+    ops = (released / "src/dlcc/toy/ops.py").read_text()
+    assert (
+        "    # Hint: a list comprehension does it in one line.\n"
+        '    raise NotImplementedError("a1: relu: max(v, 0) for each value")\n'
+    ) in ops
+    later = (released / "src/dlcc/toy/later.py").read_text()
+    assert 'raise NotImplementedError("a3: implement secret")' in later
+
+
+def test_hidden_tests_are_removed(released, root):
+    catalogue = load_catalogue(released)
+    assert list(catalogue.assignments) == ["a1"]
+    a1 = catalogue.get("a1")
+    assert {t.visibility for t in a1.tests} == {"public"}
+    assert len(a1.tests) == 11 and a1.points("public") == 13
+    ops_tests = (released / "tests/course/a1/test_toy_ops.py").read_text()
+    assert "test_relu_more_cases" not in ops_tests
+    assert "def test_relu():" in ops_tests and "def test_mean():" in ops_tests
+    assert "\n\n\n\n" not in ops_tests
+    assert not (released / "tests/course/a1/test_toy_hidden.py").exists()
+    # Non-test files travel unchanged.
+    for name in ("conftest.py", "toy_helpers.py", "test_toy_shapes.py"):
+        relative = f"tests/course/a1/{name}"
+        assert (released / relative).read_bytes() == (root / relative).read_bytes()
+
+
+def test_readme_says_what_to_edit_and_how_to_grade(released):
+    readme = (released / "README.md").read_text()
+    assert "- `src/dlcc/toy/ops.py`" in readme and "- `src/dlcc/toy/shapes.py`" in readme
+    assert "dlcc course grade a1 --submission ." in readme
+    assert "--json results.json" in readme
+    assert "Total: 13/13 (100.0%)" in readme
+    assert "6 points of hidden tests" in readme
+
+
+def test_two_releases_are_byte_identical(root, tmp_path, released):
+    again = release(root, "a1", tmp_path / "again")
+    assert tree_bytes(again) == tree_bytes(released)
+
+
+def test_release_imports_and_stubs_raise_the_assignment_message(released):
+    script = textwrap.dedent(
+        """
+        import dlcc.toy.ops as ops, dlcc.toy.later as later, dlcc.toy.helpers as helpers
+        assert ops.__file__.startswith(RELEASE), ops.__file__
+        helpers.check_number(1)
+        for call, message in [
+            (lambda: ops.add(1, 2), "a1: implement add"),
+            (lambda: ops.Scale(2).forward(1), "a1: implement Scale.forward"),
+            (lambda: later.secret(), "a3: implement secret"),
+        ]:
+            try:
+                call()
+            except NotImplementedError as error:
+                assert str(error) == message, str(error)
+            else:
+                raise AssertionError("no NotImplementedError")
+        print("ok")
+        """
+    ).replace("RELEASE", repr(str(released)))
+    environment = {**os.environ, "PYTHONPATH": str(released / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        cwd=released,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_refuses_a_non_empty_folder_unless_forced(root, released):
+    (released / "mine.txt").write_text("learner work")
+    with pytest.raises(CourseError, match="is not empty; choose a new folder, or pass --force"):
+        release(root, "a1", released)
+    release(root, "a1", released, force=True)
+    assert not (released / "mine.txt").exists()
+    assert (released / "src/dlcc/toy/ops.py").exists()
+    assert [p.name for p in released.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_failure_leaves_no_half_written_release(root, tmp_path):
+    ops = root / "src/dlcc/toy/ops.py"
+    ops.write_text(ops.read_text().replace("    # END SOLUTION\n", "", 1))
+    out = tmp_path / "broken"
+    with pytest.raises(CourseError, match=r"src/dlcc/toy/ops.py:\d+: "):
+        release(root, "a1", out)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+
+
+def test_unlisted_fenced_file_is_refused(root, tmp_path):
+    (root / "src/dlcc/toy/stray.py").write_text(
+        "def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n"
+    )
+    with pytest.raises(CourseError, match=r"stray\.py has solution regions but no assignment"):
+        release(root, "a1", tmp_path / "out")
+
+
+def test_planned_and_overlapping_out_are_refused(root, tmp_path):
+    with pytest.raises(CourseError, match="a2 is planned"):
+        release(root, "a2", tmp_path / "out")
+    with pytest.raises(CourseError, match="overlaps the course root"):
+        release(root, "a1", root / "release")
+
+
+def test_release_command(root, tmp_path, capsys):
+    out = tmp_path / "cli-release"
+    assert main(["course", "release", "a1", "--root", str(root), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"released a1 (Toy operations) to {out}" in printed
+    assert "public tests: 11 (13 points)" in printed
+    assert main(["course", "release", "a1", "--root", str(root), "--out", str(out)]) == 2
+    assert "pass --force" in capsys.readouterr().err
