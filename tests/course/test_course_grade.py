@@ -46,7 +46,7 @@ def test_reference_scores_full_marks_and_writes_valid_results(root, tmp_path):
         "Part 1: basics | test_toy_ops.py::test_relu_more_cases",
     ]
     assert {t["visibility"] for t in data["tests"]} == {"visible", "after_published"}
-    assert "the reference solution" in data["output"]
+    assert f"the package in {root / 'src'} as it is (no --submission)" in data["output"]
     table = report.table()
     assert "Total: 19/19 (100.0%)" in table
     assert "  subtotal" in table and "Part 3: shapes" in table
@@ -286,6 +286,20 @@ def test_catalogue_must_match_the_collected_tests(tmp_path, problem):
         message = "the catalogue lists test_toy_shapes.py::test_area but pytest did not collect"
     with pytest.raises(CourseError, match=message):
         grade(fresh, "a1", startup_timeout_s=STARTUP_S)
+
+
+def test_regions_must_name_solution_regions(tmp_path):
+    fresh = make_fake_root(tmp_path / "root")
+    catalogue = fresh / "assignments/catalogue.toml"
+    catalogue.write_text(
+        catalogue.read_text().replace(
+            'part = "Part 3: shapes"\n', 'part = "Part 3: shapes"\nregions = ["aera"]\n'
+        )
+    )
+    with pytest.raises(CourseError, match=r"regions names 'aera'.*\(did you mean 'area'\?\)"):
+        grade(fresh, "a1", startup_timeout_s=STARTUP_S)
+    with pytest.raises(CourseError, match="regions names 'aera'"):
+        release(fresh, "a1", tmp_path / "out")
 
 
 def test_planned_assignment_and_bad_submission_folder(root, tmp_path, capsys):

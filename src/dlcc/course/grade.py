@@ -53,7 +53,7 @@ from dlcc.course.catalogue import (
 )
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import strip_solutions
-from dlcc.course.release import copy_package, walk_files
+from dlcc.course.release import check_regions, copy_package, walk_files
 from dlcc.course.sandbox_init import SETUP_FAILED
 
 PLUGIN_MODULE = "dlcc_grade_plugin"
@@ -114,6 +114,7 @@ class GradeReport:
     """Everything one grading run found; `table()` and `results_json()` present it."""
 
     assignment: Assignment
+    root: Path  # the course root graded against
     submission: Path | None
     hidden: bool
     sources: list[SourceOrigin]
@@ -136,7 +137,11 @@ class GradeReport:
         return 0.0 if self.hidden else self.assignment.points("hidden")
 
     def summary_lines(self) -> list[str]:
-        what = f"submission {self.submission}" if self.submission else "the reference solution"
+        what = (
+            f"submission {self.submission}"
+            if self.submission
+            else f"the package in {self.root / 'src'} as it is (no --submission)"
+        )
         lines = [f"{self.assignment.id}: {self.assignment.title}", f"graded: {what}"]
         width = max(len(origin.source) for origin in self.sources)
         for origin in self.sources:
@@ -279,6 +284,8 @@ def grade(
                 f"--submission {submission}: expected a folder holding the learner's files "
                 f"({', '.join(Path(s).name for s in assignment.sources)})"
             )
+    if submission is None:
+        check_regions(catalogue.root, assignment)  # part of the instructor's self-check
     selected = assignment.selected_tests(hidden)
     isolation = sandbox.detect_isolation()
     work = Path(tempfile.mkdtemp(prefix=f"dlcc-grade-{assignment.id}-"))
@@ -302,6 +309,7 @@ def grade(
     ]
     report = GradeReport(
         assignment=assignment,
+        root=catalogue.root,
         submission=submission,
         hidden=hidden,
         sources=sources,

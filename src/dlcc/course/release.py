@@ -17,6 +17,7 @@ half-written release; the same inputs give byte-identical files.
 from __future__ import annotations
 
 import ast
+import difflib
 import os
 import re
 import shutil
@@ -66,6 +67,33 @@ def stubbed_source(catalogue: Catalogue, relative: str, text: str) -> str:
             f"it to the sources of its assignment in {CATALOGUE_PATH.as_posix()}"
         )
     return text
+
+
+def region_names(root: Path, assignment: Assignment) -> set[str]:
+    """The functions holding solution regions in `assignment`'s sources ("Linear.forward")."""
+    names = set()
+    for source in assignment.sources:
+        text = (root / source).read_text(encoding="utf-8")
+        names.update(region.function for region in parse_regions(text, source))
+    return names
+
+
+def check_regions(root: Path, assignment: Assignment) -> None:
+    """Each test's optional ``regions`` must name functions that hold solution regions in the
+    assignment's sources. Skipped where the sources hold no regions at all (a release)."""
+    known = region_names(root, assignment)
+    if not known:
+        return
+    for index, test in enumerate(assignment.tests):
+        for name in test.regions or ():
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise CourseError(
+                    f"{CATALOGUE_PATH.as_posix()}: [{assignment.id}] tests[{index}] "
+                    f"({test.test}): regions names {name!r}, which holds no solution region in "
+                    f"{assignment.id}'s sources{hint}"
+                )
 
 
 def copy_package(catalogue: Catalogue, destination: Path, *, stub: bool) -> None:
@@ -237,6 +265,7 @@ def release(root: Path, assignment_id: str, out: Path, *, force: bool = False) -
     Refuses a non-empty `out` unless `force`; returns the resolved `out`."""
     catalogue = load_catalogue(root)
     assignment = catalogue.ready(assignment_id)
+    check_regions(catalogue.root, assignment)
     out = Path(out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise CourseError(f"--out {out} is a file; give a folder (it will be created)")
