@@ -7,7 +7,7 @@ imported in subprocesses, never by the test process itself. Layout::
     assignments/catalogue.toml       a1 (ready: ops.py + shapes.py), a2 (planned), a3 (ready)
     assignments/a1/README.md, a2/README.md, a3/README.md
     src/dlcc/__init__.py
-    src/dlcc/toy/ops.py              a1 source: ten small fenced functions
+    src/dlcc/toy/ops.py              a1 source: eleven small fenced functions
     src/dlcc/toy/shapes.py           a1 source: area()
     src/dlcc/toy/helpers.py          not a source (no fences)
     src/dlcc/toy/later.py            a3 source
@@ -97,6 +97,12 @@ def total(values):
     # BEGIN SOLUTION
     return sum(values)
     # END SOLUTION
+
+
+def cube(x):
+    # BEGIN SOLUTION
+    return x**3
+    # END SOLUTION
 '''
 
 SHAPES = '''\
@@ -178,6 +184,10 @@ def test_halve():
 
 def test_total():
     expect(ops.total([1, 2]), 3, "total([1, 2])")
+
+
+def test_cube():
+    expect(ops.cube(2), 8, "cube(2)")
 '''
 
 TEST_SHAPES = """\
@@ -229,6 +239,7 @@ OPS_TESTS = [
     "test_clip",
     "test_halve",
     "test_total",
+    "test_cube",
 ]
 
 

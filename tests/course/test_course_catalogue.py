@@ -28,11 +28,11 @@ def test_loads_the_fake_catalogue(root):
     a1 = catalogue.get("a1")
     assert a1.sources == ("src/dlcc/toy/ops.py", "src/dlcc/toy/shapes.py")
     assert a1.timeout_s == 3 and a1.memory_mb == 2048
-    assert a1.points("public") == 13 and a1.points("hidden") == 6
+    assert a1.points("public") == 14 and a1.points("hidden") == 6
     relu = next(t for t in a1.tests if t.test == "test_toy_ops.py::test_relu")
     assert a1.test_timeout(relu) == 1.5 and relu.part == "Part 1: basics"
-    assert len(a1.selected_tests(hidden=False)) == 11
-    assert len(a1.selected_tests(hidden=True)) == 13
+    assert len(a1.selected_tests(hidden=False)) == 12
+    assert len(a1.selected_tests(hidden=True)) == 14
     assert catalogue.get("a2").planned
     assert catalogue.source_owners()["src/dlcc/toy/later.py"] == "a3"
 
@@ -214,7 +214,7 @@ def test_regions_key_is_optional_and_checked(root):
 def test_list_command(root, capsys):
     assert main(["course", "list", "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "a1  ready    13      6       13     Toy operations" in out
+    assert "a1  ready    14      6       14     Toy operations" in out
     assert "a2  planned" in out
 
 

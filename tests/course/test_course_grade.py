@@ -34,12 +34,12 @@ def outcomes(report) -> dict[str, tuple[str, str]]:
 def test_reference_scores_full_marks_and_writes_valid_results(root, tmp_path):
     results_path = tmp_path / "out" / "results.json"
     report = grade(root, "a1", hidden=True, json_path=results_path, startup_timeout_s=STARTUP_S)
-    assert report.score == report.max_score == 19
+    assert report.score == report.max_score == 20
     assert {r.outcome for r in report.results} == {"passed"}
     data = json.loads(results_path.read_text())
     validate_results(data)
-    assert data["score"] == 19.0 and data["max_score"] == 19.0
-    assert len(data["tests"]) == 13
+    assert data["score"] == 20.0 and data["max_score"] == 20.0
+    assert len(data["tests"]) == 14
     hidden = [t for t in data["tests"] if t["visibility"] == "after_published"]
     assert sorted(t["name"] for t in hidden) == [
         "Part 1: basics | test_toy_hidden.py::test_add_large",
@@ -48,7 +48,7 @@ def test_reference_scores_full_marks_and_writes_valid_results(root, tmp_path):
     assert {t["visibility"] for t in data["tests"]} == {"visible", "after_published"}
     assert f"the package in {root / 'src'} as it is (no --submission)" in data["output"]
     table = report.table()
-    assert "Total: 19/19 (100.0%)" in table
+    assert "Total: 20/20 (100.0%)" in table
     assert "  subtotal" in table and "Part 3: shapes" in table
     assert [p.name for p in results_path.parent.iterdir()] == ["results.json"]
 
@@ -59,11 +59,11 @@ def test_fresh_release_scores_zero_with_a_full_report(root, tmp_path, capsys):
     argv = ["course", "grade", "a1", "--root", str(released), "--submission", str(released)]
     assert main([*argv, "--json", str(results_path)]) == 0
     printed = capsys.readouterr().out
-    assert "Total: 0/13 (0.0%)" in printed
+    assert "Total: 0/14 (0.0%)" in printed
     assert "not implemented yet: a1: relu: max(v, 0) for each value" in printed
     data = json.loads(results_path.read_text())
     validate_results(data)
-    assert data["score"] == 0 and data["max_score"] == 13 and len(data["tests"]) == 11
+    assert data["score"] == 0 and data["max_score"] == 14 and len(data["tests"]) == 12
     assert all(t["output"].startswith("not implemented yet: a1: ") for t in data["tests"])
     assert all(t["visibility"] == "visible" for t in data["tests"])
 
@@ -76,10 +76,10 @@ def test_hidden_tests_run_only_with_hidden_flag(root, tmp_path):
         strip_solutions(OPS, "ops.py", "a1", keep=lambda region: region.function == "add")
     )
     public = grade(root, "a1", submission=submission, startup_timeout_s=STARTUP_S)
-    assert public.score == 1 and public.max_score == 13 and len(public.results) == 11
+    assert public.score == 1 and public.max_score == 14 and len(public.results) == 12
     assert "hidden tests (6 points) not run, pass --hidden" in public.table()
     with_hidden = grade(root, "a1", submission=submission, hidden=True, startup_timeout_s=STARTUP_S)
-    assert with_hidden.score == 1 + 4 and with_hidden.max_score == 19
+    assert with_hidden.score == 1 + 4 and with_hidden.max_score == 20
     assert outcomes(with_hidden)["test_add_large"][0] == "passed"
     origins = {o.source: (o.status, o.detail) for o in with_hidden.sources}
     assert origins["src/dlcc/toy/ops.py"] == ("submitted", "ops.py")
@@ -158,6 +158,12 @@ def hostile_ops(sentinel: Path, escape: Path, reference: Path, port: int) -> str
 
         def total(values):
             raise NotImplementedError("a1: implement total")
+
+
+        def cube(x):
+            import ctypes
+
+            return ctypes.string_at(0)
         """
     )
 
@@ -186,7 +192,7 @@ def test_hostile_submission_costs_only_its_own_tests(root, tmp_path):
         listener.close()
     got = outcomes(report)
     # Every test is reported; only the misbehaving ones lose their points.
-    assert len(report.results) == 11
+    assert len(report.results) == 12
     assert got["test_add"] == ("passed", "passed")
     assert got["test_halve"] == ("passed", "passed")
     assert got["test_area"] == ("passed", "passed")
@@ -203,7 +209,11 @@ def test_hostile_submission_costs_only_its_own_tests(root, tmp_path):
         f"AttributeError: 'int' object has no attribute 'missing_attribute' (in ops.py:{clip_line})"
     )
     assert got["test_total"] == ("failed", "not implemented yet: a1: implement total")
-    assert "Total: 5/13" in report.table()
+    assert got["test_cube"] == (
+        "crashed",
+        "the test process was killed by signal 11 (SIGSEGV) while running this test",
+    )
+    assert "Total: 5/14" in report.table()
     # The course root is never touched, whatever the sandbox level.
     assert tree_bytes(root) == before
     if isolation.level == "full":
@@ -238,7 +248,7 @@ def test_submission_that_hangs_at_import(root, tmp_path):
     submission.mkdir()
     (submission / "ops.py").write_text("while True:\n    pass\n")
     report = grade(root, "a1", submission=submission, startup_timeout_s=3)
-    assert report.score == 0 and len(report.results) == 11
+    assert report.score == 0 and len(report.results) == 12
     for result in report.results:
         assert result.outcome == "not run"
         assert result.feedback.startswith("not run: importing the tests took over 3 s")
@@ -263,7 +273,7 @@ def test_without_namespaces_grading_still_works(root, monkeypatch):
     monkeypatch.setenv("DLCC_GRADE_SANDBOX", "none")
     report = grade(root, "a1", startup_timeout_s=STARTUP_S)
     assert report.isolation.level == "none"
-    assert report.score == report.max_score == 13
+    assert report.score == report.max_score == 14
     assert "NOT isolated" in report.table()
 
 

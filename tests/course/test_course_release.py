@@ -75,7 +75,7 @@ def test_hidden_tests_are_removed(released, root):
     assert list(catalogue.assignments) == ["a1"]
     a1 = catalogue.get("a1")
     assert {t.visibility for t in a1.tests} == {"public"}
-    assert len(a1.tests) == 11 and a1.points("public") == 13
+    assert len(a1.tests) == 12 and a1.points("public") == 14
     ops_tests = (released / "tests/course/a1/test_toy_ops.py").read_text()
     assert "test_relu_more_cases" not in ops_tests
     assert "def test_relu():" in ops_tests and "def test_mean():" in ops_tests
@@ -92,7 +92,7 @@ def test_readme_says_what_to_edit_and_how_to_grade(released):
     assert "- `src/dlcc/toy/ops.py`" in readme and "- `src/dlcc/toy/shapes.py`" in readme
     assert "dlcc course grade a1 --submission ." in readme
     assert "--json results.json" in readme
-    assert "Total: 13/13 (100.0%)" in readme
+    assert "Total: 14/14 (100.0%)" in readme
     assert "6 points of hidden tests" in readme
 
 
@@ -174,6 +174,6 @@ def test_release_command(root, tmp_path, capsys):
     assert main(["course", "release", "a1", "--root", str(root), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"released a1 (Toy operations) to {out}" in printed
-    assert "public tests: 11 (13 points)" in printed
+    assert "public tests: 12 (14 points)" in printed
     assert main(["course", "release", "a1", "--root", str(root), "--out", str(out)]) == 2
     assert "pass --force" in capsys.readouterr().err
