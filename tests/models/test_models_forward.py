@@ -101,24 +101,43 @@ def outputs_and_gradients(model, x):
     return output, {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
+def relative_error(value, reference) -> float:
+    return ((value - reference).norm() / reference.norm()).item()
+
+
+CHANNELS_LAST_CONFIGS = [(name, options) for name, options in SMALL_OPTIONS.items()] + [
+    ("small_cnn", {"widths": (8, 16, 32), "depthwise": True, "blocks_per_stage": 2})
+]
+
+
+@pytest.mark.parametrize("config", CHANNELS_LAST_CONFIGS, ids=config_id)
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
-def test_channels_last_gives_the_same_outputs_and_gradients(name, train):
+def test_channels_last_gives_the_same_outputs_and_gradients(config, train):
     # SMALL_OPTIONS give preact_resnet 8 -> 16 channels with stride 2: the shape of the
-    # oneDNN strided 1x1 bug that PreActBlock steps around.
+    # oneDNN strided 1x1 bug that PreActBlock steps around (it gets weight gradients
+    # wrong by factors, or corrupts the heap).
+    name, options = config
     torch.manual_seed(0)
-    model = build_model(name, CIFAR, 10, **SMALL_OPTIONS[name]).train(train)
+    model = build_model(name, CIFAR, 10, **options).train(train)
     x = images(CIFAR, batch=5)
     reference, reference_grads = outputs_and_gradients(model, x)
     model = model.to(memory_format=torch.channels_last)
     output, grads = outputs_and_gradients(model, x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(output, reference, rtol=1e-4, atol=1e-5)
-    for parameter_name, grad in grads.items():
-        # Norm-wise, not element-wise: a ReLU input within rounding of 0 may switch sides
-        # between the two layouts, which moves a deep net's early gradients by ~1e-3.
-        reference_grad = reference_grads[parameter_name]
-        error = (grad - reference_grad).norm() / reference_grad.norm()
-        assert error < 1e-2, f"{parameter_name}: relative gradient error {error:.1e}"
+    if not train:
+        for parameter_name, grad in grads.items():
+            error = relative_error(grad, reference_grads[parameter_name])
+            assert error < 1e-3, f"{parameter_name}: relative gradient error {error:.1e}"
+    else:
+        # In training mode, BatchNorm's backward subtracts nearly equal terms, so a small
+        # BN weight gradient can differ by 10% between the two layouts' float32 sums, and
+        # a ReLU input within rounding of 0 may fall on the other side and move a deep
+        # net's early gradients by ~1e-3. The gradient as a whole still agrees to ~1e-3;
+        # the oneDNN bug is off by factors.
+        flat = torch.cat([g.flatten() for g in grads.values()])
+        reference_flat = torch.cat([g.flatten() for g in reference_grads.values()])
+        error = relative_error(flat, reference_flat)
+        assert error < 2e-2, f"relative error of the whole gradient {error:.1e}"
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
