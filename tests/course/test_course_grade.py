@@ -254,6 +254,19 @@ def test_submission_that_hangs_at_import(root, tmp_path):
         assert result.feedback.startswith("not run: importing the tests took over 3 s")
 
 
+def test_overall_time_limit(root, tmp_path):
+    submission = tmp_path / "slow"
+    submission.mkdir()
+    (submission / "ops.py").write_text(
+        OPS.replace("    return a + b\n", "    while True:\n        pass\n")
+    )
+    report = grade(root, "a1", submission=submission, overall_timeout_s=1.5)
+    assert len(report.results) == 12 and report.score == 0
+    for result in report.results:
+        assert result.outcome in ("timeout", "not run")
+        assert "the grading time limit (1.5 s) ran out" in result.feedback
+
+
 def test_submission_with_a_syntax_error(root, tmp_path):
     submission = tmp_path / "syntax"
     submission.mkdir()

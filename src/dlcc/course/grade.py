@@ -5,7 +5,8 @@ The grader never imports what it grades. It builds a work folder T::
     T/src/dlcc/...         the course root's package, with the assignment's sources replaced by
                            the learner's files (a source not submitted gets its release stub)
     T/graded/              pytest.ini and conftest.py (generated), and a copy of tests_dir at
-                           its root-relative path, e.g. T/graded/tests/course/a1/
+                           its root-relative path, e.g. T/graded/tests/course/a1/ (hidden
+                           tests removed as in a release, unless --hidden)
     T/harness/             the reporting plugin and the sandbox's first program
     T/events/              one JSON Lines file of test events per pytest process, and its log
     T/scratch, home, tmp   the tests' working directory, HOME and TMPDIR
@@ -53,7 +54,7 @@ from dlcc.course.catalogue import (
 )
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import strip_solutions
-from dlcc.course.release import check_regions, copy_package, walk_files
+from dlcc.course.release import check_regions, copy_package, copy_public_tests, walk_files
 from dlcc.course.sandbox_init import SETUP_FAILED
 
 PLUGIN_MODULE = "dlcc_grade_plugin"
@@ -291,7 +292,7 @@ def grade(
     work = Path(tempfile.mkdtemp(prefix=f"dlcc-grade-{assignment.id}-"))
     try:
         workspace = Workspace(work)
-        sources, notes = build_workspace(catalogue, assignment, submission, workspace)
+        sources, notes = build_workspace(catalogue, assignment, submission, workspace, hidden)
         if overall_timeout_s is None:
             overall_timeout_s = sum(assignment.test_timeout(t) for t in selected)
             overall_timeout_s += startup_timeout_s + 5.0 * len(selected)
@@ -347,7 +348,11 @@ class Workspace:
 
 
 def build_workspace(
-    catalogue: Catalogue, assignment: Assignment, submission: Path | None, workspace: Workspace
+    catalogue: Catalogue,
+    assignment: Assignment,
+    submission: Path | None,
+    workspace: Workspace,
+    hidden: bool,
 ) -> tuple[list[SourceOrigin], list[str]]:
     """Fill the work folder: package overlay, tests, harness. Returns where each source came
     from, and notes for the report."""
@@ -373,10 +378,13 @@ def build_workspace(
         if problem:
             notes.append(f"{Path(source).name} does not compile: {problem}")
     tests_copy = workspace.graded / assignment.tests_dir
-    for relative in walk_files(catalogue.root / assignment.tests_dir):
-        target = tests_copy / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(catalogue.root / assignment.tests_dir / relative, target)
+    if hidden:
+        for relative in walk_files(catalogue.root / assignment.tests_dir):
+            target = tests_copy / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(catalogue.root / assignment.tests_dir / relative, target)
+    else:  # hidden tests' code stays out of reach of the graded code, as in a release
+        copy_public_tests(catalogue.root, assignment, tests_copy)
     (workspace.graded / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
     (workspace.graded / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     here = Path(__file__).parent
@@ -627,7 +635,7 @@ class Runner:
     def _check_collection(self, collected: list[str]) -> None:
         """The tests pytest collects must be exactly the catalogue's (files that failed to
         import aside): anything else is an instructor error."""
-        expected = {self.nodeid(t) for t in self.assignment.tests}
+        expected = {self.nodeid(t) for t in self.selected}  # hidden ones were left out
         found = set(collected)
         context = f"{self.assignment.id} (tests_dir {self.assignment.tests_dir})"
         extra = sorted(n for n in found if n not in expected)

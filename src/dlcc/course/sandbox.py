@@ -23,10 +23,14 @@ Where the machine allows it (checked once per process by actually trying it), mo
   as writable as it is for the grader's own user.
 - ``none``: limits and environment only.
 
-Not protected at any level: reading files the grader's user can read, CPU use up to the time
-limits, and the results themselves (the reporting plugin runs in the same process as the
-graded code, so deliberately forged results are not detected). Set ``DLCC_GRADE_SANDBOX`` to
-``network`` or ``none`` to use less than the machine offers (e.g. to compare behaviour).
+Not protected at any level: reading files the grader's user can read (the copied tests
+included: hidden tests are copied only with ``--hidden``), CPU use up to the time limits,
+and the results themselves: the reporting plugin runs in the same process as the graded code,
+so deliberately forged results, or text the code puts in an exception message (which becomes
+feedback), are not prevented. This is protection against buggy and careless code, and against
+harm to the machine; not a defence of the scores against a determined cheat.
+
+Set ``DLCC_GRADE_SANDBOX`` to ``network`` or ``none`` to use less than the machine offers.
 """
 
 from __future__ import annotations
