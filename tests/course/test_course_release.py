@@ -94,6 +94,17 @@ def test_readme_says_what_to_edit_and_how_to_grade(released):
     assert "--json results.json" in readme
     assert "Total: 14/14 (100.0%)" in readme
     assert "6 points of hidden tests" in readme
+    assert '.venv/bin/pip install -e "."' in readme  # the fake pyproject declares no extras
+
+
+def test_readme_installs_the_courses_test_extras(root, tmp_path):
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + '[project.optional-dependencies]\ndev = ["pytest"]\ntorch = ["torch"]\nbench = []\n'
+    )
+    readme = (release(root, "a1", tmp_path / "extras") / "README.md").read_text()
+    assert '.venv/bin/pip install -e ".[dev,torch]"' in readme
 
 
 def test_two_releases_are_byte_identical(root, tmp_path, released):

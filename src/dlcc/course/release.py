@@ -33,6 +33,7 @@ from dlcc.course.catalogue import (
     format_points,
     load_catalogue,
     render_catalogue,
+    tomllib,
 )
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import has_fences, parse_regions, split_lines, strip_solutions
@@ -200,7 +201,19 @@ def copy_public_tests(root: Path, assignment: Assignment, destination: Path) -> 
     return written
 
 
-def render_readme(assignment: Assignment) -> str:
+def install_extras(pyproject: Path) -> str:
+    """``[dev,torch]``: the extras of the course's pyproject a learner installs (the test tools
+    and the test oracles), or "" when it declares neither."""
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CourseError(f"{pyproject}: cannot read it: {error}") from None
+    declared = project.get("optional-dependencies", {})
+    extras = [name for name in ("dev", "torch") if name in declared]
+    return f"[{','.join(extras)}]" if extras else ""
+
+
+def render_readme(assignment: Assignment, extras: str = "") -> str:
     """The release's README.md: what to edit, how to grade, what passing looks like."""
     public = assignment.points("public")
     hidden = assignment.points("hidden")
@@ -225,7 +238,7 @@ a comment just above it.
 ## Set up
 
     python -m venv .venv
-    .venv/bin/pip install -e ".[dev]"
+    .venv/bin/pip install -e ".{extras}"
 
 (or, with NumPy and pytest already installed, `export PYTHONPATH=$PWD/src`).
 
@@ -309,7 +322,8 @@ def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
     catalogue_file = folder / CATALOGUE_PATH
     catalogue_file.parent.mkdir(parents=True, exist_ok=True)
     catalogue_file.write_text(render_catalogue([public], header), encoding="utf-8")
-    (folder / "README.md").write_text(render_readme(assignment), encoding="utf-8")
+    extras = install_extras(root / "pyproject.toml")
+    (folder / "README.md").write_text(render_readme(assignment, extras), encoding="utf-8")
     load_catalogue(folder)  # the release must be a valid course root on its own
 
 
