@@ -33,6 +33,7 @@ score 100%). Without ``--hidden``, hidden tests neither run nor count in the max
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -288,6 +289,11 @@ def grade(
     if submission is None:
         check_regions(catalogue.root, assignment)  # part of the instructor's self-check
     selected = assignment.selected_tests(hidden)
+    if importlib.util.find_spec("pytest") is None:
+        raise CourseError(
+            f"grading runs pytest with {sys.executable}, which cannot import it: install it "
+            "there (pip install pytest)"
+        )
     isolation = sandbox.detect_isolation()
     work = Path(tempfile.mkdtemp(prefix=f"dlcc-grade-{assignment.id}-"))
     try:

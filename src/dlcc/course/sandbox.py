@@ -18,7 +18,7 @@ Where the machine allows it (checked once per process by actually trying it), mo
   scratch, home, tmp and events folders; the package and test copies in the grading folder are
   read-only too. The mounts are locked by a nested user namespace, so the code cannot remount
   them writable. A PID namespace: when the tests' process exits or is killed, every process it
-  started dies with it. ``/dev/shm`` is a private 64 MB tmpfs.
+  started dies with it. ``/dev/shm`` is a private 512 MB tmpfs.
 - ``network``: ``unshare --user --map-root-user --net`` only: no network, but the filesystem is
   as writable as it is for the grader's own user.
 - ``none``: limits and environment only.

@@ -7,7 +7,7 @@ begins as root of fresh user, network, mount and PID namespaces. It then
 
 1. bind-mounts each ``--rw`` folder onto itself (those stay writable);
 2. remounts every other mount read-only (keeping each mount's nosuid/nodev/noexec flags),
-   ``/proc`` of the new PID namespace included, and puts a private tmpfs on ``/dev/shm``;
+   ``/proc`` of the new PID namespace included, and puts a private 512 MB tmpfs on ``/dev/shm``;
 3. enters one more user and mount namespace, which locks those mounts: code running later,
    though still "root" there, can no longer remount them writable;
 4. runs CMD as a child and waits for it, reaping orphans (it is PID 1 of the namespace). When
@@ -85,7 +85,7 @@ def make_readonly(writable: list[str]) -> None:
     for folder in writable:
         _mount(folder, folder, None, MS_BIND)
     if os.path.isdir("/dev/shm"):
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
     seen = set()
     for point, options in _mount_points():
         if point in seen or any(_inside(point, folder) for folder in writable):
