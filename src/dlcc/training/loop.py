@@ -194,6 +194,7 @@ def train_one_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
+    last_lr = optimizer.param_groups[0]["lr"]
     batches = tqdm(
         loader,
         desc=f"epoch {state['epoch'] + 1}",
@@ -227,6 +228,7 @@ def train_one_epoch(
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            last_lr = optimizer.param_groups[0]["lr"]  # the lr this step used
             if scheduler is not None:
                 scheduler.step()
             state["step"] += 1
@@ -248,6 +250,7 @@ def train_one_epoch(
         "loss": (totals[0] / totals[2]).item(),
         "accuracy": (totals[1] / totals[2]).item(),
         "images": int(totals[2].item()),
+        "lr": last_lr,
     }
 
 
@@ -471,7 +474,7 @@ def _train(config, run_dir, info, extra_logger, command) -> dict:
                 train_accuracy=train_metrics["accuracy"],
                 val_loss=val_metrics["loss"],
                 val_accuracy=val_metrics["accuracy"],
-                lr=optimizer.param_groups[0]["lr"],
+                lr=train_metrics["lr"],
                 seconds=seconds,
                 images_per_second=train_metrics["images"] / seconds,
             )
