@@ -96,7 +96,7 @@ class ReLU(Module):
         # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        # BEGIN SOLUTION ReLU.backward: the gradient passes where the input was > 0
+        # BEGIN SOLUTION ReLU.backward: dL/dx from dL/dy and the kept mask
         return grad_out * self.mask
         # END SOLUTION
         # BEGIN PROMPT
@@ -141,7 +141,7 @@ class Sigmoid(Module):
         # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        # BEGIN SOLUTION Sigmoid.backward: grad_out * s * (1 - s), s = the kept output
+        # BEGIN SOLUTION Sigmoid.backward: dL/dx from dL/dy and the kept output
         return grad_out * self.output * (1 - self.output)
         # END SOLUTION
         # BEGIN PROMPT

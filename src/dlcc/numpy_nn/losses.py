@@ -46,7 +46,7 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x: any shape, float32/float64. Returns: same shape and dtype.
     """
     x = _require_float(x, "log_softmax")
-    # BEGIN SOLUTION log_softmax: x - max - log(sum(exp(x - max))) along axis
+    # BEGIN SOLUTION log_softmax: log(softmax(x)) along axis, without overflow
     shifted = x - x.max(axis=axis, keepdims=True)
     with np.errstate(under="ignore"):  # exp(-1e4) -> 0 is the intended result
         shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -243,7 +243,7 @@ class CrossEntropyLoss(Loss):
     def backward(self) -> np.ndarray:
         """Returns dLoss/dLogits (N, C), same dtype as the logits."""
         probs, target, scale = self._take_saved()  # what forward kept
-        # BEGIN SOLUTION CrossEntropyLoss.backward: (softmax - one_hot(target)) * scale
+        # BEGIN SOLUTION CrossEntropyLoss.backward: dLoss/dlogits from what forward kept
         grad_logits = probs  # written into the softmax buffer: backward runs once per forward
         num_samples, num_classes = grad_logits.shape
         smoothing = self.label_smoothing

@@ -256,7 +256,7 @@ class SGD(Optimizer):
         if self.momentum and (self.nesterov or self.dampening):
             self._update_nesterov_or_dampened(param, direction, state, work)
             return
-        # BEGIN SOLUTION SGD.step: velocity v = momentum * v + g, then param -= lr * v
+        # BEGIN SOLUTION SGD.step: update one parameter in place, with momentum
         if self.momentum:
             buffer = state.get("momentum_buffer")
             if buffer is None:
