@@ -1,6 +1,7 @@
 """Helpers shared by the Assignment 1 graded tests (imported by name: this folder is on
-sys.path). Nothing here uses a learner's solution region: the oracles are PyTorch and
-small NumPy code written out below, so each test grades only the region it names.
+sys.path). Nothing here uses a learner's solution region: the oracles and stand-ins are
+PyTorch (autograd supplies every gradient), so each test grades only the region it names,
+and the tests a learner reads do not spell out the NumPy they are to write.
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ def remember_input(layer: Module, x: np.ndarray, output: np.ndarray) -> None:
 
 # ---- a tiny model, loss and optimiser, for the training-loop tests -----------------------
 class SoftmaxRegression(Module):
-    """logits = x.reshape(N, -1) @ weight.T + bias, written out so that no learner layer is
-    needed. Records every batch it sees in ``seen``."""
+    """logits = x.reshape(N, -1) @ weight.T + bias, computed by PyTorch (autograd gives the
+    backward), so that no learner layer is needed. Records every batch it sees in ``seen``
+    and every call in ``calls``."""
 
     def __init__(self, in_features: int, num_classes: int, seed: int = 0):
         super().__init__()
@@ -109,8 +111,8 @@ class SoftmaxRegression(Module):
     def forward(self, x):
         self.seen.append(np.array(x))
         self.calls.append("model.forward")
-        self.input = x.reshape(len(x), -1)
-        return self.input @ self.params["weight"].T + self.params["bias"]
+        self.tensors = logits_tensors(x, self.params)
+        return to_numpy(self.tensors[-1])
 
     def zero_grad(self):
         self.calls.append("model.zero_grad")
@@ -118,32 +120,39 @@ class SoftmaxRegression(Module):
 
     def backward(self, grad_out):
         self.calls.append("model.backward")
-        self.grads["weight"] += grad_out.T @ self.input
-        self.grads["bias"] += grad_out.sum(axis=0)
-        return grad_out @ self.params["weight"]
+        x, weight, bias, logits = self.tensors
+        logits.backward(to_torch(grad_out))
+        self.grads["weight"] += to_numpy(weight.grad)
+        self.grads["bias"] += to_numpy(bias.grad)
+        return to_numpy(x.grad).reshape(np.shape(grad_out)[0], -1)
+
+
+def logits_tensors(x, params):
+    """(x, weight, bias, logits) as torch tensors that track gradients."""
+    x_t = to_torch(np.reshape(x, (len(x), -1)), requires_grad=True)
+    weight = to_torch(params["weight"], requires_grad=True)
+    bias = to_torch(params["bias"], requires_grad=True)
+    return x_t, weight, bias, torch.nn.functional.linear(x_t, weight, bias)
 
 
 class PlainCrossEntropy:
-    """Mean softmax cross-entropy with the dlcc loss interface, in a few NumPy lines."""
+    """Mean softmax cross-entropy with the dlcc loss interface, computed by PyTorch."""
 
     def __init__(self, calls: list[str] | None = None):
         self.calls = calls if calls is not None else []
 
     def forward(self, logits, target):
         self.calls.append("loss.forward")
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        self.saved = (np.exp(log_probs), target)
-        return float(-log_probs[np.arange(len(target)), target].mean())
+        self.logits = to_torch(logits, requires_grad=True)
+        self.loss = torch.nn.functional.cross_entropy(self.logits, torch.as_tensor(target))
+        return float(self.loss.detach())
 
     __call__ = forward
 
     def backward(self):
         self.calls.append("loss.backward")
-        probs, target = self.saved
-        grad = probs.copy()
-        grad[np.arange(len(target)), target] -= 1.0
-        return grad / len(target)
+        self.loss.backward()
+        return to_numpy(self.logits.grad)
 
 
 class PlainSGD:

@@ -9,13 +9,16 @@ tests grade the training code alone, not the learner's layers.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from a1_helpers import (
     PlainCrossEntropy,
     PlainSGD,
     SoftmaxRegression,
     blobs,
     check_array,
+    logits_tensors,
     reference_train_step,
+    to_numpy,
 )
 
 from dlcc.numpy_nn import train
@@ -28,24 +31,19 @@ def stand_ins(features=4, classes=3, lr=0.5, seed=0):
     return model, PlainCrossEntropy(calls), PlainSGD(model.parameters(), lr, calls), calls
 
 
-def data_gradient(model, x, y):
-    """dLoss/dweight and dLoss/dbias of the mean cross-entropy, for the current weights."""
-    x2d = x.reshape(len(x), -1)
-    logits = x2d @ model.params["weight"].T + model.params["bias"]
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    probs[np.arange(len(y)), y] -= 1.0
-    probs /= len(y)
-    return probs.T @ x2d, probs.sum(axis=0)
+def data_loss_and_gradient(model, x, y):
+    """Loss, logits, dLoss/dweight and dLoss/dbias of the mean cross-entropy, by PyTorch."""
+    _, weight, bias, logits = logits_tensors(x, model.params)
+    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
+    loss.backward()
+    return float(loss.detach()), to_numpy(logits), to_numpy(weight.grad), to_numpy(bias.grad)
 
 
 def test_train_step_order_and_update():
     x, y = blobs(12)
     model, loss_fn, optimizer, calls = stand_ins()
     model.grads["weight"][...] = 5.0  # stale grads from an earlier step
-    weight, bias = model.params["weight"].copy(), model.params["bias"].copy()
-    expected_loss = PlainCrossEntropy().forward(x.reshape(12, -1) @ weight.T + bias, y)
-    grad_weight, grad_bias = data_gradient(model, x, y)
+    expected_loss, expected_logits, grad_weight, grad_bias = data_loss_and_gradient(model, x, y)
 
     result = train.train_step(model, loss_fn, optimizer, x, y)
 
@@ -69,7 +67,7 @@ def test_train_step_order_and_update():
     assert abs(float(loss) - expected_loss) < 1e-9, (
         f"train_step: returned loss {loss} expected {expected_loss} (the batch's loss)"
     )
-    check_array("train_step: returned logits", logits, x.reshape(12, -1) @ weight.T + bias)
+    check_array("train_step: returned logits", logits, expected_logits)
     stepped_grad_weight, stepped_grad_bias = optimizer.stepped_with[0]
     check_array("train_step: weight grad at optimizer.step", stepped_grad_weight, grad_weight)
     check_array("train_step: bias grad at optimizer.step", stepped_grad_bias, grad_bias)
@@ -87,7 +85,7 @@ def test_train_step_applies_l2(monkeypatch):
     x, y = blobs(10, seed=1)
     model, loss_fn, optimizer, _ = stand_ins(seed=1)
     weight = model.params["weight"].copy()
-    grad_weight, grad_bias = data_gradient(model, x, y)
+    _, _, grad_weight, grad_bias = data_loss_and_gradient(model, x, y)
     train.train_step(model, loss_fn, optimizer, x, y, l2=0.1)
     stepped_grad_weight, stepped_grad_bias = optimizer.stepped_with[0]
     check_array(
