@@ -24,7 +24,7 @@ def check_array(what: str, actual, expected: np.ndarray, rtol: float = 1e-6, ato
             f"{what}: a NumPy array of shape {expected.shape} expected, got {type(actual).__name__}"
         )
     if actual.shape != expected.shape:
-        raise AssertionError(f"{what}: shape {expected.shape} expected, got {actual.shape}")
+        raise AssertionError(f"{what} shape {expected.shape} expected, got {actual.shape}")
     difference = np.abs(actual.astype(np.float64) - expected)
     scaled = difference / (atol + rtol * np.abs(expected))
     scaled = np.where(np.isnan(scaled), np.inf, scaled)
@@ -40,16 +40,25 @@ def check_array(what: str, actual, expected: np.ndarray, rtol: float = 1e-6, ato
 def check_dtype(what: str, actual: np.ndarray, dtype) -> None:
     if actual.dtype != np.dtype(dtype):
         raise AssertionError(
-            f"{what}: dtype {np.dtype(dtype)} expected (the input's), got {actual.dtype}; "
+            f"{what} dtype {np.dtype(dtype)} expected (the input's), got {actual.dtype}; "
             f"a float64 array such as np.zeros(shape) needs dtype=x.dtype"
         )
 
 
-def check_gradcheck(result, what: str) -> None:
-    """Turn a `GradcheckResult` into a one-line failure naming ``what``."""
+def check_gradcheck(target, inputs, what: str, **options) -> None:
+    """`dlcc.numpy_nn.gradcheck` of ``target`` on ``inputs``, failing with one line that
+    names ``what`` (e.g. "Linear.backward") rather than the test's wrapper."""
+    from dlcc.numpy_nn import gradcheck
+
+    label = type(target).__name__
+    try:
+        result = gradcheck(target, inputs, **options)
+    except ValueError as error:  # e.g. backward returned None or the wrong shape
+        message = str(error).replace(f"{label}.backward", what).replace("gradcheck: ", "")
+        raise AssertionError(message.splitlines()[0]) from None
     if not result.ok:
-        message = str(result).replace(f"{result.label}.backward", what, 1)
-        raise AssertionError(message.splitlines()[0])
+        first = str(result).split(f"; {label}.backward")[0]  # the first of its messages
+        raise AssertionError(first.replace(f"{label}.backward", what).splitlines()[0])
 
 
 def channels_last(x: np.ndarray) -> np.ndarray:

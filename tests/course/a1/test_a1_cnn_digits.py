@@ -25,7 +25,7 @@ def test_cnn_gradients_match_numerical():
     model = models.cnn((1, 6, 6), 3, channels=(2, 3), hidden=5, dtype=np.float64)
     model[0].needs_input_grad = True  # check the input gradient of the first layer too
     x = np.random.default_rng(0).standard_normal((2, 1, 6, 6))
-    check_gradcheck(nn.gradcheck(model, x, sample=30), "CNN (Conv2d, ReLU, MaxPool2d, Linear)")
+    check_gradcheck(model, x, "CNN (Conv2d, ReLU, MaxPool2d, Linear)", sample=30)
 
 
 def test_cnn_reaches_95_percent_on_digits():

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from a1_helpers import check_array, check_dtype, check_gradcheck, to_numpy, to_torch
 
-from dlcc.numpy_nn import CrossEntropyLoss, gradcheck, log_softmax
+from dlcc.numpy_nn import CrossEntropyLoss, log_softmax
 
 
 def logits_and_target(batch, classes, seed, scale=3.0, dtype=np.float64):
@@ -129,6 +129,4 @@ def test_cross_entropy_backward_gradcheck():
             return self.loss_fn.backward()
 
     logits, target = logits_and_target(5, 4, 11)
-    result = gradcheck(OracleForwardLoss(), (logits, target))
-    result.label = "CrossEntropyLoss"
-    check_gradcheck(result, "CrossEntropyLoss.backward")
+    check_gradcheck(OracleForwardLoss(), (logits, target), "CrossEntropyLoss.backward")

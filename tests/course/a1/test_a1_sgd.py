@@ -56,6 +56,10 @@ def test_sgd_step_without_momentum():
         assert param is same_arrays[index], (
             f"SGD.step: parameter {index} was replaced; update it in place (param -= ...)"
         )
+        assert not np.array_equal(param, before[index]), (
+            f"SGD.step: parameter {index} did not change; update it in place (param -= ...): "
+            "param = param - ... only rebinds a local name"
+        )
         check_array(
             f"SGD.step: parameter {index} after one step (lr=0.1)",
             param,
