@@ -105,6 +105,7 @@ class SmallCNN(nn.Module):
                 return DepthwiseSeparable(block_in, block_out, stride)
             return ConvBNReLU(block_in, block_out, 3, stride)
 
+        # BEGIN SOLUTION SmallCNN.__init__: the stem and the stages (see the module docstring)
         layers: list[nn.Module] = [ConvBNReLU(self.in_channels, widths[0], 3)]
         channels = widths[0]
         for stage, width in enumerate(widths):
@@ -114,6 +115,14 @@ class SmallCNN(nn.Module):
                 stride = 2 if stage > 0 and index == 0 else 1
                 layers.append(block(channels, width, stride))
                 channels = width
+        # END SOLUTION
+        # BEGIN PROMPT
+        # Build `layers`, the list of blocks in order: the stem ConvBNReLU(in_channels,
+        # widths[0], 3), then for each stage its blocks_per_stage blocks (stage 0 counts the
+        # stem as its first), made with block(in, out, stride); a stage after the first opens
+        # with a stride-2 block. Set `channels` to the last block's output channels (the
+        # head reads it).
+        # END PROMPT
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
@@ -123,6 +132,12 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) images -> (N, num_classes) logits."""
         check_images(x, self.in_channels, "SmallCNN")
+        # BEGIN SOLUTION SmallCNN.forward: features, global average pool, dropout, linear head
         x = self.features(x)  # (N, widths[-1], H / 2^(stages-1), W / 2^(stages-1))
         x = self.pool(x).flatten(1)  # (N, widths[-1])
         return self.head(self.dropout(x))  # (N, num_classes)
+        # END SOLUTION
+        # BEGIN PROMPT
+        # self.features, then self.pool (N, C, 1, 1), flattened to (N, C), then
+        # self.dropout and self.head: (N, num_classes) logits.
+        # END PROMPT

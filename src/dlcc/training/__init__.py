@@ -9,4 +9,5 @@
 - `logging`: the metrics-logger interface and its CSV/JSON backend;
 - `distributed`: torchrun / DDP set-up and metric reduction;
 - `debug`: overfit-one-batch, the learning-rate finder, the NaN/Inf detector.
+- `autograd_basics`: autograd in small pieces (gradients, Jacobians, a custom Function).
 """

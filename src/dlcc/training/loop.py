@@ -189,7 +189,9 @@ def train_one_epoch(
 
     state["step"] counts optimiser steps over the whole run; it is updated in place.
     """
+    # BEGIN SOLUTION train_one_epoch: put the model in training mode
     model.train()
+    # END SOLUTION
     accumulate = config.train.accumulate
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -216,18 +218,36 @@ def train_one_epoch(
         sync = nullcontext() if last_micro_batch or not info.enabled else model.no_sync()
         with sync:
             with autocast():
+                # BEGIN SOLUTION train_one_epoch: forward pass and cross-entropy loss
                 logits = model(images)  # (B, num_classes)
                 loss = F.cross_entropy(logits, labels, label_smoothing=config.train.label_smoothing)
+                # END SOLUTION
+                # BEGIN PROMPT
+                # Define `logits` (B, num_classes) and `loss` (the batch's mean cross-entropy,
+                # with config.train.label_smoothing): the code below reads both.
+                # END PROMPT
             check_finite(loss, state, optimizer)
+            # BEGIN SOLUTION train_one_epoch: backward pass of the (scaled) loss
             scaler.scale(loss / accumulate).backward()
+            # END SOLUTION
+            # BEGIN PROMPT
+            # Backpropagate loss / accumulate (one step sums `accumulate` micro-batches), through
+            # scaler.scale(...): mixed precision's loss scaling, a no-op in fp32.
+            # END PROMPT
 
         if last_micro_batch:
             if config.train.grad_clip is not None:
                 scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+            # BEGIN SOLUTION train_one_epoch: optimiser step, then clear the gradients
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            # END SOLUTION
+            # BEGIN PROMPT
+            # Step through the scaler: scaler.step(optimizer) (it calls optimizer.step()), then
+            # scaler.update(). Then clear the gradients for the next step's micro-batches.
+            # END PROMPT
             last_lr = optimizer.param_groups[0]["lr"]  # the lr this step used
             if scheduler is not None:
                 scheduler.step()
@@ -287,7 +307,9 @@ def evaluate(
     from torchmetrics import MeanMetric
     from torchmetrics.classification import MulticlassAccuracy
 
+    # BEGIN SOLUTION evaluate: put the model in evaluation mode
     model.eval()
+    # END SOLUTION
     mean_loss = MeanMetric(sync_on_compute=sync).to(device)
     accuracy = MulticlassAccuracy(num_classes, average="micro", sync_on_compute=sync).to(device)
     predictions, targets, batches = [], [], 0
@@ -295,10 +317,18 @@ def evaluate(
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        # BEGIN SOLUTION evaluate: forward pass and metric updates
         with autocast():
             logits = model(images).float()  # (B, num_classes)
         mean_loss.update(F.cross_entropy(logits, labels, reduction="none"))
         accuracy.update(logits, labels)
+        # END SOLUTION
+        # BEGIN PROMPT
+        # Compute `logits` (B, num_classes) inside `with autocast():`, as float32 (the code
+        # below reads them). Update mean_loss with each image's cross-entropy
+        # (reduction="none") and accuracy with (logits, labels). No gradients: see the
+        # decorator on this function.
+        # END PROMPT
         batches += 1
         if keep_predictions:
             predictions.append(logits.argmax(dim=1).cpu())

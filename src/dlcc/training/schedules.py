@@ -25,6 +25,7 @@ def build_scheduler(
     if schedule.name == "none":
         return None
     if schedule.name == "onecycle":
+        # BEGIN SOLUTION build_scheduler: torch's OneCycleLR over total_steps, from the config
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=peak_lr,
@@ -33,6 +34,13 @@ def build_scheduler(
             div_factor=schedule.div_factor,
             final_div_factor=schedule.final_div_factor,
         )
+        # END SOLUTION
+        # BEGIN PROMPT
+        # Return torch.optim.lr_scheduler.OneCycleLR for this optimizer: peak_lr is its
+        # max_lr, and it runs for total_steps optimiser steps (not epochs). Pass on the
+        # schedule's pct_start, div_factor and final_div_factor; keep OneCycleLR's default
+        # momentum cycling.
+        # END PROMPT
     if schedule.name == "cosine":
         warmup = min(total_steps - 1, round(schedule.warmup_epochs * steps_per_epoch))
         return torch.optim.lr_scheduler.LambdaLR(
@@ -53,3 +61,49 @@ def cosine_with_warmup(step: int, warmup_steps: int, total_steps: int) -> float:
         return (step + 1) / (warmup_steps + 1)
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def onecycle_lr(
+    step: int,
+    total_steps: int,
+    peak_lr: float,
+    pct_start: float = 0.25,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> float:
+    """The learning rate of the one-cycle policy (Smith & Topin, 2018) at optimiser step
+    `step` (0-based), as ``torch.optim.lr_scheduler.OneCycleLR`` computes it (cosine
+    annealing, two phases). A way to see, print or plot the schedule without an optimiser.
+
+    Warm-up: from initial = peak_lr / div_factor up to peak_lr, reached at step
+    warmup_end = pct_start * total_steps - 1. Then down to
+    final = initial / final_div_factor at step total_steps - 1. Within a phase from
+    `start` to `end`, at fraction t in [0, 1] of the way, the lr is the half cosine
+    end + (start - end) * (1 + cos(pi * t)) / 2.
+
+    Args:
+        step: 0 <= step <= total_steps (the scheduler's count of steps taken).
+        total_steps: the optimiser steps of the whole run.
+        peak_lr: the maximum learning rate.
+        pct_start: fraction of the steps spent warming up.
+        div_factor: initial lr = peak_lr / div_factor.
+        final_div_factor: final lr = initial lr / final_div_factor.
+    """
+    # BEGIN SOLUTION onecycle_lr: cosine warm-up to peak_lr, then cosine annealing
+    initial_lr = peak_lr / div_factor
+    final_lr = initial_lr / final_div_factor
+    warmup_end = pct_start * total_steps - 1
+
+    def half_cosine(start: float, end: float, fraction: float) -> float:
+        return end + (start - end) * (1.0 + math.cos(math.pi * fraction)) / 2.0
+
+    if step <= warmup_end:
+        return half_cosine(initial_lr, peak_lr, step / warmup_end)
+    fraction = (step - warmup_end) / (total_steps - 1 - warmup_end)
+    return half_cosine(peak_lr, final_lr, fraction)
+    # END SOLUTION
+    # BEGIN PROMPT
+    # Work out initial_lr, final_lr and warmup_end (see the docstring), write the half
+    # cosine from start to end as a small function of the fraction t, and use it for the
+    # phase `step` falls in: warm-up while step <= warmup_end, annealing after.
+    # END PROMPT

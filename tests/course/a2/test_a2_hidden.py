@@ -1,0 +1,200 @@
+"""The hidden tests of Assignment 2: the same regions as the public tests, on other cases
+(random shapes and settings, gradient accumulation, loss scaling, label smoothing, kept
+predictions, depthwise stages, momentum cycling).
+
+Every test here is hidden in the catalogue, so a release leaves this file out. Each grades
+the region(s) the catalogue lists for it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import test_a2_autograd as autograd_tests
+import test_a2_loop as loop_tests
+import test_a2_model as model_tests
+import test_a2_onecycle as onecycle_tests
+import torch
+from a2_helpers import batches_of, blobs, check_close, evaluate, flat_parameters, train_epoch
+from torch import nn
+
+from dlcc.models.cnn import DepthwiseSeparable, SmallCNN
+from dlcc.training import autograd_basics
+from dlcc.training.config import ScheduleConfig
+from dlcc.training.schedules import build_scheduler
+
+
+class RecordingScaler(torch.amp.GradScaler):
+    """A GradScaler that records which of its methods the loop calls."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls: list[str] = []
+
+    def scale(self, outputs):
+        self.calls.append("scale")
+        return super().scale(outputs)
+
+    def step(self, optimizer, *args, **kwargs):
+        self.calls.append("step")
+        return super().step(optimizer, *args, **kwargs)
+
+    def update(self, new_scale=None):
+        self.calls.append("update")
+        return super().update(new_scale)
+
+
+# ---- Part 1 ---------------------------------------------------------------------------------
+def test_jacobian_random_shapes():
+    generator = torch.Generator().manual_seed(100)
+    for seed in range(6):
+        rows, columns = (int(v) for v in torch.randint(1, 9, (2,), generator=generator))
+        matrix = torch.randn(rows, columns, generator=generator, dtype=torch.float64)
+        x = torch.randn(columns, generator=generator, dtype=torch.float64)
+        check_close(
+            f"jacobian of x -> A sin(x) * x, A ({rows}, {columns}), case {seed}",
+            autograd_basics.jacobian(lambda t, a=matrix: a @ (torch.sin(t) * t), x),
+            matrix * (torch.cos(x) * x + torch.sin(x)),
+        )
+
+
+def test_two_layer_backward_random_shapes():
+    generator = torch.Generator().manual_seed(101)
+    for seed in range(6):
+        batch, features, hidden, classes = (
+            int(v) for v in torch.randint(1, 12, (4,), generator=generator)
+        )
+        autograd_tests.check_two_layer_backward(
+            batch, features, hidden, max(classes, 2), seed=200 + seed
+        )
+
+
+# ---- Part 2 ---------------------------------------------------------------------------------
+def test_train_one_epoch_accumulates_gradients():
+    x, y = blobs(64, seed=10)
+    model = loop_tests.tiny_mlp(seed=10)
+    twin = copy.deepcopy(model)
+    train_epoch(
+        model, batches_of(x, y, 8), torch.optim.SGD(model.parameters(), lr=0.3), accumulate=2
+    )
+    # Two micro-batches of 8 per step are one batch of 16, when the loss is divided by 2.
+    loop_tests.plain_epoch(twin, batches_of(x, y, 16), torch.optim.SGD(twin.parameters(), lr=0.3))
+    got, expected = flat_parameters(model), flat_parameters(twin)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6), (
+        f"train_one_epoch(accumulate=2): the weights differ from steps on batches twice as "
+        f"large (max abs. difference {(got - expected).abs().max():.2e}): backpropagate "
+        "loss / accumulate, and clear the gradients after the step, not before each backward"
+    )
+
+
+def test_train_one_epoch_uses_the_grad_scaler_and_label_smoothing():
+    x, y = blobs(48, seed=11)
+    model = loop_tests.tiny_mlp(seed=11)
+    twin = copy.deepcopy(model)
+    scaler = RecordingScaler("cpu", init_scale=1024.0)  # enabled: scales on CPU too
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    train_epoch(model, batches_of(x, y, 12), optimizer, scaler=scaler, label_smoothing=0.1)
+    loop_tests.plain_epoch(
+        twin,
+        batches_of(x, y, 12),
+        torch.optim.SGD(twin.parameters(), lr=0.2, momentum=0.9),
+        smoothing=0.1,
+    )
+    used = sorted(set(scaler.calls))
+    assert used == ["scale", "step", "update"], (
+        f"train_one_epoch: the GradScaler's {', '.join(used) or 'no methods'} were called; "
+        "expected scaler.scale(loss / accumulate).backward(), scaler.step(optimizer) and "
+        "scaler.update(): mixed precision (fp16) needs all three"
+    )
+    got, expected = flat_parameters(model), flat_parameters(twin)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-6), (
+        f"train_one_epoch with a GradScaler (scale 1024) and label_smoothing 0.1: the weights "
+        f"differ from a plain loop's (max abs. difference {(got - expected).abs().max():.2e}): "
+        "scaler.scale(loss).backward(), scaler.step(optimizer), scaler.update(), and "
+        "config.train.label_smoothing in the loss"
+    )
+
+
+def test_evaluate_keeps_predictions():
+    x, y = blobs(13, classes=5, seed=12)
+    torch.manual_seed(12)
+    model = nn.Linear(12, 5)
+    result = evaluate(model, batches_of(x, y, 4), num_classes=5, keep_predictions=True)
+    with torch.no_grad():
+        expected = model(x).argmax(1).numpy()
+    assert (result["predictions"] == expected).all() and (result["labels"] == y.numpy()).all(), (
+        "evaluate(keep_predictions=True): the kept predictions or labels are not the argmax "
+        "of the logits and the labels of each batch, in order"
+    )
+
+
+# ---- Part 3 ---------------------------------------------------------------------------------
+def test_smallcnn_depthwise_stages():
+    model = SmallCNN(3, 5, widths=(8, 16), blocks_per_stage=2, depthwise=True)
+    kinds = [type(block).__name__ for block in model.features]
+    expected_kinds = [
+        "ConvBNReLU",
+        "DepthwiseSeparable",
+        "DepthwiseSeparable",
+        "DepthwiseSeparable",
+    ]
+    assert kinds == expected_kinds, (
+        f"SmallCNN.__init__(depthwise=True): features are {kinds}; expected {expected_kinds} "
+        "(the stem stays an ordinary conv; build the other blocks with block(...))"
+    )
+    strides = [block[0][0].stride[0] for block in model.features[1:]]
+    assert all(isinstance(b, DepthwiseSeparable) for b in model.features[1:])
+    assert strides == [1, 2, 1], (
+        f"SmallCNN.__init__(depthwise=True): block strides {strides}; expected [1, 2, 1]"
+    )
+    # stem 9*3*8 + 16; each depthwise-separable block: 9*c_in + 2*c_in (depthwise + BN) and
+    # c_in*c_out + 2*c_out (pointwise + BN); head 16*5 + 5.
+    blocks = [(8, 8), (8, 16), (16, 16)]
+    expected = 9 * 3 * 8 + 16 + 16 * 5 + 5
+    expected += sum(11 * c_in + c_in * c_out + 2 * c_out for c_in, c_out in blocks)
+    got = model_tests.trainable_parameters(model)
+    assert got == expected, (
+        f"SmallCNN.__init__(depthwise=True): {got} trainable parameters; a count by hand gives "
+        f"{expected}"
+    )
+    wide = SmallCNN(1, 3, widths=(4, 8, 16, 32), blocks_per_stage=1)
+    with torch.no_grad():
+        features = wide.features(torch.zeros(1, 1, 17, 17))
+    assert tuple(features.shape) == (1, 32, 3, 3), (
+        f"SmallCNN.__init__: four stages of one block on a 17x17 image give features of shape "
+        f"{tuple(features.shape)}; expected (1, 32, 3, 3)"
+    )
+
+
+# ---- Part 4 ---------------------------------------------------------------------------------
+def test_onecycle_lr_random_settings():
+    generator = torch.Generator().manual_seed(13)
+    for _ in range(6):
+        total_steps = int(torch.randint(8, 300, (1,), generator=generator))
+        pct_start = 0.1 + 0.6 * float(torch.rand(1, generator=generator))
+        if pct_start * total_steps < 2:
+            continue
+        peak_lr = float(10 ** (-4 + 4 * torch.rand(1, generator=generator)))
+        div_factor = float(2 + 48 * torch.rand(1, generator=generator))
+        final_div_factor = float(10 ** (1 + 4 * torch.rand(1, generator=generator)))
+        onecycle_tests.check_onecycle_lr(
+            total_steps, peak_lr, pct_start, div_factor, final_div_factor
+        )
+
+
+def test_build_scheduler_onecycle_cycles_momentum():
+    for kind in ("sgd", "adamw"):
+        schedule = ScheduleConfig(name="onecycle", pct_start=0.4, div_factor=20.0)
+        optimizer = onecycle_tests.one_parameter_optimizer(kind, 0.01)
+        scheduler = build_scheduler(optimizer, schedule, 0.01, 30, 6)
+        got_lrs, got_momenta = onecycle_tests.run_schedule(optimizer, scheduler, 30)
+        lrs, momenta = onecycle_tests.torch_onecycle(kind, 30, 0.01, 0.4, 20.0, 1e4)
+        assert max(abs(a - b) for a, b in zip(got_lrs, lrs, strict=True)) < 1e-12, (
+            f"build_scheduler(onecycle) with {kind}: the lr differs from OneCycleLR's"
+        )
+        name = "beta1" if kind == "adamw" else "momentum"
+        assert max(abs(a - b) for a, b in zip(got_momenta, momenta, strict=True)) < 1e-12, (
+            f"build_scheduler(onecycle) with {kind}: {name} does not cycle as OneCycleLR "
+            f"cycles it ({got_momenta[0]:.3g}, {got_momenta[12]:.3g}, ... expected "
+            f"{momenta[0]:.3g}, {momenta[12]:.3g}): keep its default cycle_momentum=True"
+        )
