@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from course_fake_root import make_fake_root, tree_bytes
@@ -188,3 +189,14 @@ def test_release_command(root, tmp_path, capsys):
     assert "public tests: 12 (14 points)" in printed
     assert main(["course", "release", "a1", "--root", str(root), "--out", str(out)]) == 2
     assert "pass --force" in capsys.readouterr().err
+
+
+def test_a_release_ships_the_recipes_so_dlcc_train_finds_them(tmp_path):
+    """`dlcc train NAME` looks in recipes/ beside src/: the starter needs its own copy."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "recipes").is_dir():
+        pytest.skip("no recipes/ folder in this checkout")
+    out = tmp_path / "a2"
+    release(root, "a2", out)
+    shipped = sorted(path.name for path in (out / "recipes").glob("*.yaml"))
+    assert shipped == sorted(path.name for path in (root / "recipes").glob("*.yaml"))

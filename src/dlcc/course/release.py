@@ -305,6 +305,10 @@ def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
     root = catalogue.root
     copy_package(catalogue, folder / PACKAGE_SOURCE, stub=True)
     shutil.copyfile(root / "pyproject.toml", folder / "pyproject.toml")
+    if (root / "recipes").is_dir():  # `dlcc train NAME` looks for recipes beside src/
+        for recipe in sorted((root / "recipes").glob("*.yaml")):
+            (folder / "recipes").mkdir(exist_ok=True)
+            shutil.copyfile(recipe, folder / "recipes" / recipe.name)
     handout = folder / assignment.handout
     handout.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / assignment.handout, handout)
