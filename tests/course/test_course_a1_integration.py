@@ -1,10 +1,11 @@
-"""The course mechanism on the real Assignment 1: three grader runs in all.
+"""The course mechanism on the real Assignment 1: four grader runs in all.
 
 1. The reference scores 100% (hidden tests included) and its results.json validates.
-2. A fresh release has no hidden tests; graded as a submission it scores only the tests that
-   need no solution region (the set-up checks), exits 0 and lists every public test.
-3. The release with exactly one solution region pasted back scores exactly the tests whose
-   ``regions`` it covers.
+2. A fresh release has no hidden tests; graded as a submission it scores 0 (every test, the
+   set-up ones included, needs a region the learner writes), exits 0 and lists every public
+   test.
+3. The release with exactly one solution region pasted back (a layer's, and the set-up's
+   `describe_environment`) scores exactly the tests whose ``regions`` it covers.
 
 Slow (the reference trains two small networks): select with ``-m course_integration``, or
 leave out with ``-m "not course_integration"``.
@@ -27,7 +28,7 @@ from dlcc.course.release import release
 pytestmark = pytest.mark.course_integration
 
 REPO = Path(dlcc.__file__).resolve().parents[2]
-PASTED_REGION = "ReLU.forward"
+PASTED_REGIONS = ["ReLU.forward", "describe_environment"]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def released(a1, tmp_path_factory):
     return release(REPO, "a1", tmp_path_factory.mktemp("a1") / "release")
 
 
-def test_release_has_no_hidden_tests_and_scores_only_setup(a1, released, tmp_path, capsys):
+def test_release_has_no_hidden_tests_and_scores_zero(a1, released, tmp_path, capsys):
     hidden = [t for t in a1.tests if t.visibility == "hidden"]
     public = [t for t in a1.tests if t.visibility == "public"]
     release_catalogue = load_catalogue(released).get("a1")
@@ -89,21 +90,22 @@ def test_release_has_no_hidden_tests_and_scores_only_setup(a1, released, tmp_pat
     assert len(data["tests"]) == len(public)
     for test in public:
         assert test.test in printed
-    expected = points_needing_only(a1, set())
-    assert data["score"] == expected
+    assert points_needing_only(a1, set()) == 0  # no test passes without learner code
+    assert data["score"] == 0
     assert data["max_score"] == a1.points("public")
     for entry in data["tests"]:
         if entry["score"] == 0:
             assert entry["output"].startswith("not implemented yet: a1: "), entry
 
 
-def test_one_pasted_region_earns_exactly_its_tests(a1, released, tmp_path):
+@pytest.mark.parametrize("pasted_region", PASTED_REGIONS)
+def test_one_pasted_region_earns_exactly_its_tests(a1, released, tmp_path, pasted_region):
     owner = None
     for source in a1.sources:
         regions = parse_regions((REPO / source).read_text(), source)
-        if any(region.function == PASTED_REGION for region in regions):
+        if any(region.function == pasted_region for region in regions):
             owner = source
-    assert owner is not None, f"no solution region in {PASTED_REGION} any more: pick another"
+    assert owner is not None, f"no solution region in {pasted_region} any more: pick another"
     submission = tmp_path / "partial"
     for source in a1.sources:
         target = submission / source
@@ -111,16 +113,16 @@ def test_one_pasted_region_earns_exactly_its_tests(a1, released, tmp_path):
         target.write_bytes((released / source).read_bytes())
     reference = (REPO / owner).read_text()
     (submission / owner).write_text(
-        strip_solutions(reference, owner, "a1", keep=lambda r: r.function == PASTED_REGION)
+        strip_solutions(reference, owner, "a1", keep=lambda r: r.function == pasted_region)
     )
     report = grade(REPO, "a1", submission=submission)
-    expected = points_needing_only(a1, {PASTED_REGION})
+    expected = points_needing_only(a1, {pasted_region})
     assert expected > points_needing_only(a1, set())
     passed = {r.test.test for r in report.results if r.outcome == "passed"}
     needing = {
         t.test
         for t in a1.tests
-        if t.visibility == "public" and t.regions is not None and set(t.regions) <= {PASTED_REGION}
+        if t.visibility == "public" and t.regions is not None and set(t.regions) <= {pasted_region}
     }
     assert passed == needing
     assert report.score == expected
