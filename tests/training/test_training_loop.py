@@ -219,3 +219,17 @@ def test_the_training_command_writes_a_run(tmp_path, capsys):
     assert main(["train", str(path), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     assert "test accuracy" in capsys.readouterr().out
     assert main(["eval", str(tmp_path / "run"), "--checkpoint", "last"]) == 0
+
+
+def test_without_a_validation_split_the_last_epoch_is_kept_and_json_stays_strict(tmp_path):
+    config = config_from_dict(merged(SPLITTABLE, data={"val_size": 0}, train={"epochs": 2}))
+    metrics = train(config, tmp_path / "run")
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    saved = json.loads((tmp_path / "run/metrics.json").read_text(), parse_constant=refuse)
+    history = json.loads((tmp_path / "run/history.json").read_text(), parse_constant=refuse)
+    assert saved["best_val_accuracy"] is None and saved["best_epoch"] == 2
+    assert history["val_accuracy"] == [None, None]
+    assert metrics["test_accuracy"] > 0.5

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from dlcc.errors import DlccError  # noqa: E402
 from dlcc.training.transforms import (  # noqa: E402
     Compose,
+    Cutout,
     Normalize,
     RandomCrop,
     RandomHorizontalFlip,
@@ -158,6 +159,7 @@ TRANSFORMS = [
     RandomCrop(padding=2),
     RandomCrop((5, 7), padding=1, padding_mode="reflect"),
     RandomHorizontalFlip(),
+    Cutout(size=3),
     Normalize([0.5, 0.0, -1.0], [2.0, 1.0, 0.5]),
     Compose([RandomCrop(padding=3, padding_mode="reflect"), RandomHorizontalFlip(0.7)]),
 ]
@@ -253,14 +255,14 @@ def test_build_transforms_from_a_recipe():
         "Normalize(mean=[0.5], std=[0.25])])"
     )
     assert transforms(torch.zeros(2, 1, 8, 8), seeded()).shape == (2, 1, 8, 8)
-    assert transform_names() == ["hflip", "normalize", "random_crop"]
+    assert transform_names() == ["cutout", "hflip", "normalize", "random_crop"]
 
 
 @pytest.mark.parametrize(
     "spec, fragments",
     [
         (["hflp"], ["augment[0]", "unknown transform 'hflp'", "did you mean 'hflip'",
-                    "Valid names: hflip, normalize, random_crop"]),
+                    "Valid names: cutout, hflip, normalize, random_crop"]),
         ([{"random_crop": {"pading": 4}}], ["augment[0] (random_crop)", "did you mean 'padding'",
                                             "Valid options: size, padding, padding_mode"]),
         (["hflip", {"random_crop": {"padding": -1}}], ["augment[1]", "integer >= 0", "-1"]),
@@ -285,3 +287,34 @@ def test_build_transforms_errors(spec, fragments):
     for fragment in fragments:
         assert fragment in message
     assert isinstance(error.value, DlccError)
+
+
+# ---- cutout ------------------------------------------------------------------------------
+
+
+def test_cutout_zeroes_one_clipped_square_per_image_against_a_loop_reference():
+    batch = random_batch((64, 2, 9, 11)) + 10.0  # no pixel is zero before the cut
+    size = 4
+    out = Cutout(size=size)(batch, seeded(3))
+    generator = seeded(3)  # replay the draws: centre y, centre x, then the apply coins
+    centre_y = torch.randint(0, 9, (64,), generator=generator)
+    centre_x = torch.randint(0, 11, (64,), generator=generator)
+    for n in range(64):
+        expected = batch[n].clone()
+        for y in range(9):
+            for x in range(11):
+                if (
+                    centre_y[n] - 2 <= y < centre_y[n] + 2
+                    and centre_x[n] - 2 <= x < centre_x[n] + 2
+                ):
+                    expected[:, y, x] = 0.0
+        assert torch.equal(out[n], expected), f"sample {n}"
+
+
+def test_cutout_with_p_zero_changes_nothing_and_bad_options_are_refused():
+    batch = random_batch((8, 3, 8, 8))
+    assert torch.equal(Cutout(size=4, p=0.0)(batch, seeded(0)), batch)
+    with pytest.raises(DlccError, match="cutout size"):
+        Cutout(size=0)
+    with pytest.raises(DlccError, match="cutout p"):
+        Cutout(p=1.5)

@@ -521,7 +521,7 @@ def _train(config, run_dir, info, extra_logger, command) -> dict:
                 if improved:
                     save_checkpoint(run_dir / "checkpoints" / "best.pt", checkpoint)
                 state["last_checkpoint"] = str(last)
-                write_text_atomic(run_dir / "history.json", json.dumps(history.to_dict()) + "\n")
+                write_text_atomic(run_dir / "history.json", history_json(history))
                 logger.log_metrics(_metric_rows(history)[-1], step=epoch + 1)
                 print(_epoch_line(history, config.train.epochs), flush=True)
             distributed.barrier(info)
@@ -537,11 +537,24 @@ def _train(config, run_dir, info, extra_logger, command) -> dict:
             logger.close()
 
 
+def history_json(history: History) -> str:
+    """history.json's text: strict JSON, so a missing validation value is null, not NaN."""
+    data = {
+        key: [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+        if isinstance(values, list)
+        else values
+        for key, values in history.to_dict().items()
+    }
+    return json.dumps(data) + "\n"
+
+
 def _epoch_line(history: History, epochs: int) -> str:
+    validation = ""
+    if math.isfinite(history.val_loss[-1]):
+        validation = f"val loss {history.val_loss[-1]:.4f} acc {history.val_accuracy[-1]:.4f}  "
     return (
         f"epoch {history.epoch[-1]:>3}/{epochs}  train loss {history.train_loss[-1]:.4f} "
-        f"acc {history.train_accuracy[-1]:.4f}  val loss {history.val_loss[-1]:.4f} "
-        f"acc {history.val_accuracy[-1]:.4f}  lr {history.lr[-1]:.2e}  "
+        f"acc {history.train_accuracy[-1]:.4f}  {validation}lr {history.lr[-1]:.2e}  "
         f"{history.seconds[-1]:.1f}s ({history.images_per_second[-1]:.0f} img/s)"
     )
 
@@ -648,10 +661,11 @@ def finish_run(
     if best.is_file() and len(data.val):
         load_model_weights(model, load_checkpoint(best), best, config.model.name)
     test = evaluate_split(model, data, "test", config, device, autocast)
+    finite = [value for value in history.val_accuracy if math.isfinite(value)]
     metrics = {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
-        "best_val_accuracy": max(history.val_accuracy) if history.val_accuracy else None,
+        "best_val_accuracy": max(finite, default=None),  # None without a validation split
         "best_epoch": history.best_epoch,
         "epochs": len(history.epoch),
         "train_seconds_this_session": round(train_seconds, 2),

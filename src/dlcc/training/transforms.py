@@ -209,6 +209,42 @@ class RandomHorizontalFlip:
         return f"RandomHorizontalFlip(p={self.p})"
 
 
+class Cutout:
+    """Zero a ``size`` x ``size`` square at a random centre in each image (DeVries & Taylor,
+    2017, "Improved regularization of convolutional neural networks with cutout").
+
+    (N, C, H, W) -> (N, C, H, W). The centre is uniform over the image, so the square is
+    clipped at the borders and can be partly outside, as in the paper. On normalised
+    images zero is the dataset mean. Each sample is cut with probability ``p``.
+    """
+
+    def __init__(self, size: int = 16, p: float = 1.0):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise TransformError(f"cutout size: expected an integer >= 1, received {size!r}.")
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+            raise TransformError(f"cutout p: expected a probability in [0, 1], received {p!r}.")
+        self.size, self.p = size, float(p)
+
+    def __call__(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        check_batch(batch, generator, "cutout")
+        n, _, height, width = batch.shape
+        device = generator.device
+        centre_y = torch.randint(0, height, (n,), generator=generator, device=device)
+        centre_x = torch.randint(0, width, (n,), generator=generator, device=device)
+        apply = torch.rand(n, generator=generator, device=device) < self.p  # (N,)
+        low, high = self.size // 2, self.size - self.size // 2  # square = [c - low, c + high)
+        rows = torch.arange(height, device=device)[None, :]  # (1, H)
+        cols = torch.arange(width, device=device)[None, :]  # (1, W)
+        in_rows = (rows >= (centre_y - low)[:, None]) & (rows < (centre_y + high)[:, None])
+        in_cols = (cols >= (centre_x - low)[:, None]) & (cols < (centre_x + high)[:, None])
+        square = in_rows[:, :, None] & in_cols[:, None, :] & apply[:, None, None]  # (N, H, W)
+        keep = (~square).to(batch.dtype).to(batch.device)[:, None]  # (N, 1, H, W)
+        return _like(batch * keep, batch)
+
+    def __repr__(self) -> str:
+        return f"Cutout(size={self.size}, p={self.p})"
+
+
 class Normalize:
     """(x - mean[c]) / std[c] for each channel c. (N, C, H, W) -> (N, C, H, W).
 
@@ -289,6 +325,7 @@ class Compose:
 TRANSFORMS: dict[str, type] = {
     "random_crop": RandomCrop,
     "hflip": RandomHorizontalFlip,
+    "cutout": Cutout,
     "normalize": Normalize,
 }
 
