@@ -713,7 +713,11 @@ def write_outputs(
         json.dumps({"classes": data.classes, "matrix": matrix.tolist()}) + "\n",
     )
     if history.epoch:
-        plots.plot_history(history.to_dict(), run_dir / "history.png")
+        curves = history.to_dict()
+        for key in ("val_loss", "val_accuracy"):  # no validation split: no validation curve
+            if not any(math.isfinite(value) for value in curves[key]):
+                curves[key] = []
+        plots.plot_history(curves, run_dir / "history.png")
     plots.plot_confusion_matrix(matrix, data.classes, run_dir / "confusion_matrix.png")
     images = data.test.images.numpy()
     plots.plot_misclassified(
