@@ -24,8 +24,9 @@ import dlcc
 from dlcc.cli import main
 from dlcc.course.catalogue import CATALOGUE_PATH, load_catalogue
 from dlcc.course.fences import parse_regions, strip_solutions
-from dlcc.course.grade import grade, validate_results
+from dlcc.course.grade import grade
 from dlcc.course.release import release
+from dlcc.course.report import validate_results
 
 pytestmark = pytest.mark.course_integration
 
@@ -83,7 +84,7 @@ def test_reference_scores_full_marks(assignment_id, tmp_path):
     assignment = load(assignment_id)
     results_path = tmp_path / "results.json"
     report = grade(REPO, assignment_id, hidden=True, json_path=results_path)
-    failing = [(r.test.test, r.feedback) for r in report.results if r.outcome != "passed"]
+    failing = [(r.test.test, r.outcome.feedback) for r in report.results if not r.outcome.passed]
     assert failing == []
     assert report.score == report.max_score == 100
     data = json.loads(results_path.read_text())
@@ -148,7 +149,7 @@ def test_one_pasted_region_earns_exactly_its_tests(
     report = grade(REPO, assignment_id, submission=submission)
     needing = ids_needing_only(assignment, {pasted_region})
     assert needing, f"no public test needs only {pasted_region}"
-    passed = {r.test.test for r in report.results if r.outcome == "passed"}
+    passed = {r.test.test for r in report.results if r.outcome.passed}
     assert passed == needing
     assert report.score == points_of(assignment, needing)
     assert len(report.results) == len(assignment.selected_tests(hidden=False))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from course_fake_root import catalogue_text, make_fake_root
 
+import dlcc
 from dlcc.cli import main
-from dlcc.course.catalogue import find_root, load_catalogue, render_catalogue
+from dlcc.course.catalogue import CATALOGUE_PATH, find_root, load_catalogue, render_catalogue
 from dlcc.course.errors import CourseError
 
 if sys.version_info >= (3, 11):
@@ -171,15 +173,42 @@ def test_find_root_explicit_and_missing(root, tmp_path):
         find_root(tmp_path / "nowhere")
 
 
-def test_find_root_default_is_this_checkout():
-    # The editable install puts dlcc in <checkout>/src/dlcc; the checkout may or may not have
-    # a catalogue yet, so only the shape of the answer is checked.
-    try:
-        found = find_root()
-    except CourseError as error:
-        assert "pass --root DIR" in str(error)
-    else:
-        assert (found / "assignments" / "catalogue.toml").is_file()
+@pytest.fixture
+def nowhere(tmp_path):
+    """A folder with no catalogue in it or above it (checked, so the tests below are sure)."""
+    folder = tmp_path / "nowhere" / "deeper"
+    folder.mkdir(parents=True)
+    assert not any((d / CATALOGUE_PATH).is_file() for d in [folder, *folder.parents])
+    return folder
+
+
+def place_dlcc(monkeypatch, package: Path) -> None:
+    """Make `find_root` believe dlcc was imported from `package`."""
+    package.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(dlcc, "__file__", str(package / "__init__.py"))
+
+
+def test_find_root_default_is_above_the_installed_package(root, nowhere, monkeypatch):
+    # An editable install: dlcc in <root>/src/dlcc; the current folder has no catalogue.
+    place_dlcc(monkeypatch, root / "src" / "dlcc")
+    monkeypatch.chdir(nowhere)
+    assert find_root() == root.resolve()
+
+
+def test_find_root_default_falls_back_to_the_current_folder(root, nowhere, monkeypatch):
+    # A site-packages install has no catalogue above it: look above the current folder.
+    place_dlcc(monkeypatch, nowhere / "site-packages" / "dlcc")
+    monkeypatch.chdir(root / "assignments")
+    assert find_root() == root.resolve()
+
+
+def test_find_root_default_without_a_catalogue_says_what_to_do(nowhere, monkeypatch):
+    place_dlcc(monkeypatch, nowhere / "site-packages" / "dlcc")
+    monkeypatch.chdir(nowhere)
+    with pytest.raises(
+        CourseError, match=r"cannot find assignments/catalogue.toml above .*pass --root DIR"
+    ):
+        find_root()
 
 
 def test_render_round_trips(root):

@@ -16,8 +16,11 @@ from dlcc.cli import main
 from dlcc.course import sandbox
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import strip_solutions
-from dlcc.course.grade import find_submitted, grade, validate_results
+from dlcc.course.grade import grade
+from dlcc.course.outcome import SourceStatus, Status
 from dlcc.course.release import release
+from dlcc.course.report import validate_results
+from dlcc.course.workdir import find_submitted
 
 STARTUP_S = 30.0  # generous: only the import-hang test waits for it, with its own value
 
@@ -27,15 +30,15 @@ def root(tmp_path_factory):
     return make_fake_root(tmp_path_factory.mktemp("course") / "root")
 
 
-def outcomes(report) -> dict[str, tuple[str, str]]:
-    return {r.test.function: (r.outcome, r.feedback) for r in report.results}
+def outcomes(report) -> dict[str, tuple[Status, str]]:
+    return {r.test.function: (r.outcome.status, r.outcome.feedback) for r in report.results}
 
 
 def test_reference_scores_full_marks_and_writes_valid_results(root, tmp_path):
     results_path = tmp_path / "out" / "results.json"
     report = grade(root, "a1", hidden=True, json_path=results_path, startup_timeout_s=STARTUP_S)
     assert report.score == report.max_score == 20
-    assert {r.outcome for r in report.results} == {"passed"}
+    assert {r.outcome.status for r in report.results} == {Status.PASSED}
     data = json.loads(results_path.read_text())
     validate_results(data)
     assert data["score"] == 20.0 and data["max_score"] == 20.0
@@ -80,12 +83,12 @@ def test_hidden_tests_run_only_with_hidden_flag(root, tmp_path):
     assert "hidden tests (6 points) not run, pass --hidden" in public.table()
     with_hidden = grade(root, "a1", submission=submission, hidden=True, startup_timeout_s=STARTUP_S)
     assert with_hidden.score == 1 + 4 and with_hidden.max_score == 20
-    assert outcomes(with_hidden)["test_add_large"][0] == "passed"
+    assert outcomes(with_hidden)["test_add_large"][0] is Status.PASSED
     origins = {o.source: (o.status, o.detail) for o in with_hidden.sources}
-    assert origins["src/dlcc/toy/ops.py"] == ("submitted", "ops.py")
-    assert origins["src/dlcc/toy/shapes.py"][0] == "not submitted"
+    assert origins["src/dlcc/toy/ops.py"] == (SourceStatus.SUBMITTED, "ops.py")
+    assert origins["src/dlcc/toy/shapes.py"][0] is SourceStatus.NOT_SUBMITTED
     assert outcomes(with_hidden)["test_area"] == (
-        "failed",
+        Status.FAILED,
         "not implemented yet: a1: area = width * height",
     )
 
@@ -192,13 +195,13 @@ def test_hostile_submission_costs_only_its_own_tests(root, tmp_path):
     got = outcomes(report)
     # Every test is reported; only the misbehaving ones lose their points.
     assert len(report.results) == 12
-    assert got["test_add"] == ("passed", "passed")
-    assert got["test_halve"] == ("passed", "passed")
-    assert got["test_area"] == ("passed", "passed")
+    assert got["test_add"] == (Status.PASSED, "passed")
+    assert got["test_halve"] == (Status.PASSED, "passed")
+    assert got["test_area"] == (Status.PASSED, "passed")
     assert report.score == 1 + 1 + 3
-    assert got["test_relu"] == ("timeout", "timed out after 1.5 s")
+    assert got["test_relu"] == (Status.TIMED_OUT, "timed out after 1.5 s")
     assert got["test_scale"] == (
-        "crashed",
+        Status.CRASHED,
         "the test process exited with code 3 while running this test",
     )
     assert got["test_mean"][1].startswith("the code called sys.exit(0) (in ops.py:")
@@ -207,9 +210,9 @@ def test_hostile_submission_costs_only_its_own_tests(root, tmp_path):
     assert got["test_clip"][1] == (
         f"AttributeError: 'int' object has no attribute 'missing_attribute' (in ops.py:{clip_line})"
     )
-    assert got["test_total"] == ("failed", "not implemented yet: a1: implement total")
+    assert got["test_total"] == (Status.FAILED, "not implemented yet: a1: implement total")
     assert got["test_cube"] == (
-        "crashed",
+        Status.CRASHED,
         "the test process was killed by signal 11 (SIGSEGV) while running this test",
     )
     assert "Total: 5/14" in report.table()
@@ -222,7 +225,7 @@ def test_hostile_submission_costs_only_its_own_tests(root, tmp_path):
         assert sentinel.read_text() == "original"
         assert not escaped, "a submission wrote into the repository"
     if isolation.level in ("full", "network"):
-        assert got["test_double"][0] == "failed"
+        assert got["test_double"][0] is Status.FAILED
         assert "OSError" in got["test_double"][1]
         assert not connected, "a submission reached a socket outside its network namespace"
 
@@ -250,8 +253,8 @@ def test_submission_that_hangs_at_import(root, tmp_path):
     report = grade(root, "a1", submission=submission, startup_timeout_s=3)
     assert report.score == 0 and len(report.results) == 12
     for result in report.results:
-        assert result.outcome == "not run"
-        assert result.feedback.startswith("not run: importing the tests took over 3 s")
+        assert result.outcome.status is Status.NOT_RUN
+        assert result.outcome.feedback.startswith("not run: importing the tests took over 3 s")
 
 
 def test_overall_time_limit(root, tmp_path):
@@ -263,8 +266,8 @@ def test_overall_time_limit(root, tmp_path):
     report = grade(root, "a1", submission=submission, overall_timeout_s=1.5)
     assert len(report.results) == 12 and report.score == 0
     for result in report.results:
-        assert result.outcome in ("timeout", "not run")
-        assert "the grading time limit (1.5 s) ran out" in result.feedback
+        assert result.outcome.status in (Status.TIMED_OUT, Status.NOT_RUN)
+        assert "the grading time limit (1.5 s) ran out" in result.outcome.feedback
 
 
 def test_submission_with_a_syntax_error(root, tmp_path):
@@ -274,9 +277,9 @@ def test_submission_with_a_syntax_error(root, tmp_path):
     (submission / "shapes.py").write_text(SHAPES)
     report = grade(root, "a1", submission=submission, startup_timeout_s=STARTUP_S)
     got = outcomes(report)
-    assert got["test_area"] == ("passed", "passed")
+    assert got["test_area"] == (Status.PASSED, "passed")
     assert report.score == 3
-    assert got["test_add"][0] == "not run"
+    assert got["test_add"][0] is Status.NOT_RUN
     assert got["test_add"][1].startswith("could not be collected: SyntaxError: invalid syntax")
     assert "(in ops.py:2)" in got["test_add"][1]
     assert any(note.startswith("ops.py does not compile: invalid syntax") for note in report.notes)

@@ -1,0 +1,348 @@
+"""Supervising the graded tests: pytest in sandboxed subprocesses, watched test by test.
+
+`Runner` starts pytest on a filled work folder (see `dlcc.course.workdir`) through
+`dlcc.course.sandbox`, and `Watch` follows that process through the JSON Lines events that
+`dlcc.course.pytest_plugin` writes. A test over its time limit, or a process that dies
+mid-test, costs that one test (`Status.TIMED_OUT`, `Status.CRASHED`); the runner then starts
+a new process for the tests left. What pytest collects must match the catalogue exactly:
+anything else is an instructor error (`CourseError`).
+
+Everything here reads the events as data; nothing imports the graded code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+
+from dlcc.course import sandbox
+from dlcc.course.catalogue import Assignment, GradedTest, format_points
+from dlcc.course.errors import CourseError
+from dlcc.course.outcome import Status, TestOutcome, one_line
+from dlcc.course.sandbox_init import SETUP_FAILED
+from dlcc.course.workdir import PLUGIN_MODULE, Workspace, remove_tree
+
+POLL_INTERVAL_S = 0.05
+DEFAULT_TEST_TIMEOUT_S = 60.0  # only for a node id the catalogue has no limit for
+
+
+class Ending(Enum):
+    """Why `Watch.follow` stopped following a pytest process."""
+
+    EXITED = "exit"  # the process exited by itself
+    TEST_TIMEOUT = "test_timeout"  # the running test went over its limit
+    OVERALL_TIMEOUT = "overall_timeout"  # the whole grading's limit ran out
+    IDLE_TIMEOUT = "idle_timeout"  # no test running, and no event, for startup_timeout_s
+
+
+class Runner:
+    """Runs the selected tests in as many pytest processes as crashes and time-outs require."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        assignment: Assignment,
+        selected: list[GradedTest],
+        isolation: sandbox.Isolation,
+        startup_timeout_s: float,
+        overall_timeout_s: float,
+    ) -> None:
+        self.workspace = workspace
+        self.assignment = assignment
+        self.selected = selected
+        self.isolation = isolation
+        self.startup_timeout_s = startup_timeout_s
+        self.overall_timeout_s = overall_timeout_s
+        self.prefix = f"{assignment.tests_dir}/"
+        self.limits = {self.nodeid(t): assignment.test_timeout(t) for t in selected}
+        self.results: dict[str, TestOutcome] = {}  # by node id
+        self.collect_errors: dict[str, str] = {}
+        self.collection_checked = False
+        self.notes: list[str] = []
+
+    def nodeid(self, test: GradedTest) -> str:
+        return self.prefix + test.test
+
+    def outcome(self, test: GradedTest) -> TestOutcome:
+        """`test`'s outcome after `run()`."""
+        return self.results.get(self.nodeid(test), TestOutcome(Status.NOT_RUN, "not run"))
+
+    def run(self) -> dict[str, TestOutcome]:
+        """Run every selected test (or say why not); the outcomes by node id."""
+        deadline = time.monotonic() + self.overall_timeout_s
+        for run_number in range(1, len(self.selected) + 2):
+            remaining = self._remaining()
+            if not remaining:
+                break
+            watch = self._run_once(run_number, remaining, deadline)
+            self.results.update(watch.finished)
+            if not self._after_run(watch, run_number):
+                break
+        self._not_run(self._remaining(), "not run: the grader stopped before it")
+        return self.results
+
+    def _remaining(self) -> list[str]:
+        return [self.nodeid(t) for t in self.selected if self.nodeid(t) not in self.results]
+
+    def _not_run(self, nodeids: list[str], message: str) -> None:
+        for nodeid in nodeids:
+            self.results[nodeid] = TestOutcome(Status.NOT_RUN, message)
+
+    def _after_run(self, watch: Watch, run_number: int) -> bool:
+        """Record what the run's ending means; whether to start another process."""
+        self._mark_uncollected()
+        current = watch.current
+        if watch.ended is Ending.TEST_TIMEOUT:
+            limit = format_points(self.limits[current])
+            self.results[current] = TestOutcome(Status.TIMED_OUT, f"timed out after {limit} s")
+            return True
+        if watch.ended is Ending.OVERALL_TIMEOUT:
+            limit = format_points(round(self.overall_timeout_s, 1))
+            if current is not None:
+                message = f"timed out: the grading time limit ({limit} s) ran out"
+                self.results[current] = TestOutcome(Status.TIMED_OUT, message)
+            message = f"not run: the grading time limit ({limit} s) ran out before it"
+            self._not_run(self._remaining(), message)
+            return False
+        if watch.ended is Ending.IDLE_TIMEOUT:
+            seconds = format_points(self.startup_timeout_s)
+            if watch.collected is None:
+                message = (
+                    f"not run: importing the tests took over {seconds} s (does the code loop "
+                    "at import time?)"
+                )
+            else:
+                message = f"not run: the test process stalled for {seconds} s between tests"
+            if watch.finished:
+                return True
+            self._not_run(self._remaining(), message)
+            return False
+        # The process exited.
+        exit_text = sandbox.describe_exit(watch.returncode, self.isolation)
+        if current is not None:
+            message = f"the test process {exit_text} while running this test"
+            self.results[current] = TestOutcome(Status.CRASHED, message)
+            return True
+        if watch.returncode == SETUP_FAILED and watch.configured is None:
+            raise CourseError(
+                f"the grading sandbox could not be set up: {_tail(watch.log)}; set "
+                "DLCC_GRADE_SANDBOX=network (or none) to grade with less isolation"
+            )
+        if watch.finished and self._remaining():
+            return True  # it got somewhere: try the rest in a new process
+        if self._remaining():
+            when = "before collecting the tests" if watch.collected is None else "before it ran"
+            self._not_run(self._remaining(), f"not run: the test process {exit_text} {when}")
+            self.notes.append(f"run {run_number} ended early; its last output: {_tail(watch.log)}")
+        return False
+
+    def _mark_uncollected(self) -> None:
+        for nodeid in self._remaining():
+            for path, message in self.collect_errors.items():
+                if _under(nodeid, path):
+                    self._not_run([nodeid], f"could not be collected: {message}")
+                    break
+
+    def _run_once(self, run_number: int, remaining: list[str], deadline: float) -> Watch:
+        workspace = self.workspace
+        select = workspace.events / f"select-{run_number}.txt"
+        select.write_text("".join(f"{nodeid}\n" for nodeid in remaining), encoding="utf-8")
+        events = workspace.events / f"run-{run_number}.jsonl"
+        events.write_bytes(b"")
+        log = workspace.events / f"run-{run_number}.log"
+        for folder in (workspace.scratch, workspace.home, workspace.tmp):
+            remove_tree(folder)  # each process starts clean: nothing planted by an earlier one
+            folder.mkdir()
+        learner_sources = [str(workspace.root / s) for s in self.assignment.sources]
+        environment = sandbox.child_environment(
+            workspace.home,
+            workspace.tmp,
+            [workspace.src, workspace.harness],
+            {
+                "DLCC_GRADE_EVENTS": str(events),
+                "DLCC_GRADE_SELECT": str(select),
+                "DLCC_GRADE_SOURCES": os.pathsep.join(learner_sources),
+                "DLCC_GRADE_PACKAGE": str(workspace.src),
+            },
+        )
+        pytest_command = [
+            sys.executable,
+            *(["-P"] if sys.version_info >= (3, 11) else []),  # no cwd on sys.path
+            "-m",
+            "pytest",
+            "-c",
+            str(workspace.graded / "pytest.ini"),
+            "--rootdir",
+            str(workspace.graded),
+            "-p",
+            PLUGIN_MODULE,
+            "-q",
+            "--continue-on-collection-errors",
+            str(workspace.graded / self.assignment.tests_dir),
+        ]
+        command = sandbox.wrap_command(
+            pytest_command,
+            self.isolation,
+            workspace.harness / "sandbox_init.py",
+            workspace.writable,
+        )
+        process = sandbox.start(
+            command,
+            cwd=workspace.scratch,
+            environment=environment,
+            memory_mb=self.assignment.memory_mb,
+            log=log,
+        )
+        watch = Watch(process, events, log)
+        try:
+            watch.follow(self, deadline)
+        finally:
+            if process.poll() is None:
+                sandbox.kill(process)
+        watch.drain(self)
+        return watch
+
+    def on_event(self, event: dict) -> None:
+        """Instructor errors found in the events: raise (the caller kills the process)."""
+        kind = event.get("event")
+        if kind == "configured":
+            location = str(event.get("dlcc", ""))
+            if str(self.workspace.src.resolve()) not in location:
+                raise CourseError(
+                    f"the grading process imported dlcc from {location}, not from the work "
+                    f"folder {self.workspace.src}: is a non-editable dlcc installed with a .pth "
+                    "that comes before PYTHONPATH?"
+                )
+        elif kind == "collect_error":
+            self.collect_errors[str(event.get("nodeid", ""))] = str(event.get("message", ""))
+        elif kind == "collected" and not self.collection_checked:
+            self.collection_checked = True
+            self._check_collection([str(n) for n in event.get("nodeids", [])])
+
+    def _check_collection(self, collected: list[str]) -> None:
+        """The tests pytest collects must be exactly the catalogue's (files that failed to
+        import aside): anything else is an instructor error."""
+        expected = {self.nodeid(t) for t in self.selected}  # hidden ones were left out
+        found = set(collected)
+        context = f"{self.assignment.id} (tests_dir {self.assignment.tests_dir})"
+        extra = sorted(n for n in found if n not in expected)
+        missing = sorted(
+            n for n in expected - found if not any(_under(n, path) for path in self.collect_errors)
+        )
+        problems = []
+        if missing:
+            problems.append(
+                f"the catalogue lists {missing[0].removeprefix(self.prefix)} but pytest did not "
+                f"collect it ({len(missing)} such test(s)): fix the test id in the catalogue"
+            )
+        if extra:
+            problems.append(
+                f"pytest collected {extra[0].removeprefix(self.prefix)} but the catalogue does "
+                f"not list it ({len(extra)} such test(s)): add a [[{self.assignment.id}.tests]] "
+                "entry for it, or move it out of tests_dir"
+            )
+        if problems:
+            raise CourseError(f"{context}: " + "; ".join(problems))
+
+
+class Watch:
+    """Follows one pytest process through its events file."""
+
+    def __init__(self, process, events: Path, log: Path) -> None:
+        self.process = process
+        self.events = events
+        self.log = log
+        self.offset = 0
+        self.buffer = b""
+        self.finished: dict[str, TestOutcome] = {}  # by node id
+        self.current: str | None = None
+        self.current_started = 0.0
+        self.last_activity = time.monotonic()
+        self.collected: list[str] | None = None
+        self.configured: dict | None = None
+        self.ended = Ending.EXITED
+        self.returncode: int | None = None
+
+    def follow(self, runner: Runner, deadline: float) -> None:
+        """Until the process exits or a limit runs out (then kill it and say which)."""
+        while True:
+            returncode = self.process.poll()
+            self.drain(runner)
+            if returncode is not None:
+                self.returncode = returncode
+                return
+            now = time.monotonic()
+            if now > deadline:
+                self.ended = Ending.OVERALL_TIMEOUT
+            elif self.current is not None:
+                limit = runner.limits.get(self.current, DEFAULT_TEST_TIMEOUT_S)
+                if now - self.current_started > limit:
+                    self.ended = Ending.TEST_TIMEOUT
+            elif now - self.last_activity > runner.startup_timeout_s:
+                self.ended = Ending.IDLE_TIMEOUT
+            if self.ended is not Ending.EXITED:
+                sandbox.kill(self.process)
+                self.returncode = self.process.returncode
+                return
+            time.sleep(POLL_INTERVAL_S)
+
+    def drain(self, runner: Runner) -> None:
+        """Read the events written since the last call."""
+        try:
+            with open(self.events, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except OSError:
+            return
+        self.offset += len(data)
+        lines = (self.buffer + data).split(b"\n")
+        self.buffer = lines.pop()
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self._apply(event, runner)
+
+    def _apply(self, event: dict, runner: Runner) -> None:
+        self.last_activity = time.monotonic()
+        kind = event.get("event")
+        nodeid = str(event.get("nodeid", ""))
+        if kind == "start":
+            self.current, self.current_started = nodeid, time.monotonic()
+        elif kind == "finish":
+            status = Status.from_event(str(event.get("outcome", "error")))
+            duration = event.get("duration")
+            duration = float(duration) if isinstance(duration, int | float) else None
+            self.finished[nodeid] = TestOutcome(status, str(event.get("feedback", "")), duration)
+            if self.current == nodeid:
+                self.current = None
+                if self.ended is Ending.TEST_TIMEOUT:  # it finished just in time after all
+                    self.ended = Ending.EXITED
+        elif kind == "collected":
+            self.collected = [str(n) for n in event.get("nodeids", [])]
+        elif kind == "configured":
+            self.configured = event
+        runner.on_event(event)
+
+
+def _under(nodeid: str, path: str) -> bool:
+    """Whether test `nodeid` lives under the collector `path` (a file or folder node id)."""
+    if not path:
+        return True
+    return nodeid.startswith(path + "::") or nodeid.startswith(path.rstrip("/") + "/")
+
+
+def _tail(log: Path, lines: int = 3) -> str:
+    """The last few non-blank lines of a process's log, on one line."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no output)"
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return one_line(" | ".join(kept), 400) or "(no output)"
