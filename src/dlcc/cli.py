@@ -5,9 +5,11 @@ Every sub-command is a plain function that a test can call without a subprocess:
 
 Each command group lives beside the code it drives, in a module with a
 ``register(commands)`` function. ``register`` adds its parsers to the ``commands``
-sub-parser action and sets ``handler=`` on each leaf parser: a function that takes the
-parsed ``argparse.Namespace`` and returns the exit status. Registration must stay cheap:
-heavy imports (torch, matplotlib) belong inside the handlers.
+sub-parser action and sets ``handler=`` on each leaf parser: a function
+``handler(args: argparse.Namespace) -> int`` returning the exit status. Registration must
+stay cheap: heavy imports (torch, matplotlib) belong inside the handlers. Options shared
+by several commands come from `dlcc.cli_options`, never from this module. A command module
+that fails to import is an error, not a silently missing command.
 """
 
 from __future__ import annotations
@@ -25,17 +27,9 @@ COMMAND_MODULES = [
     "dlcc.data.commands",
     "dlcc.numpy_nn.commands",
     "dlcc.training.commands",
+    "dlcc.runs.commands",
     "dlcc.course.commands",
 ]
-
-
-def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
-    """The ``--data-dir`` option every data-reading command shares."""
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="where datasets live (default: $DLCC_DATA_DIR, else ~/.cache/dlcc)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,13 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dlcc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name is None or not module_name.startswith(error.name):
-                raise  # a real import error inside the module
-            continue  # that command group is not part of this checkout yet
-        module.register(commands)
+        importlib.import_module(module_name).register(commands)
     return parser
 
 

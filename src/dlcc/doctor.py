@@ -1108,7 +1108,7 @@ def register(commands) -> None:
     """Add ``dlcc doctor`` to the top-level sub-parsers."""
     import argparse
 
-    from dlcc.cli import add_data_dir_argument
+    from dlcc.cli_options import add_data_dir_argument
 
     def device_argument(text: str) -> str:
         try:

@@ -5,6 +5,8 @@ User errors raise `DataError` (the CLI prints its one-line message and exits wit
 
 from __future__ import annotations
 
+import argparse
+
 from dlcc.data.fetch import fetch_dataset
 from dlcc.data.paths import data_dir_origin, resolve_data_dir
 from dlcc.data.registry import dataset_names, get_spec
@@ -15,13 +17,13 @@ from dlcc.errors import DataError
 
 def register(commands) -> None:
     """Add ``dlcc data list|fetch|verify`` to the top-level sub-parsers."""
-    from dlcc.cli import add_data_dir_argument
+    from dlcc.cli_options import add_data_dir_argument
 
     data = commands.add_parser("data", help="list, fetch and verify datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     sub = data_commands.add_parser("list", help="each dataset, whether it is present, and where")
     add_data_dir_argument(sub)
-    sub.set_defaults(handler=lambda args: list_command(args.data_dir))
+    sub.set_defaults(handler=list_command)
     for name, text, handler in [
         ("fetch", "download a dataset (checksummed, atomic)", fetch_command),
         ("verify", "check a dataset's files against their sha256", verify_command),
@@ -29,11 +31,12 @@ def register(commands) -> None:
         sub = data_commands.add_parser(name, help=text)
         sub.add_argument("name", help="dataset name (see `dlcc data list`)")
         add_data_dir_argument(sub)
-        sub.set_defaults(handler=lambda args, handler=handler: handler(args.name, args.data_dir))
+        sub.set_defaults(handler=handler)
 
 
-def list_command(data_dir: str | None) -> int:
+def list_command(args: argparse.Namespace) -> int:
     """Print each registered dataset, whether it is present, and where. Returns 0."""
+    data_dir = args.data_dir
     data_root = resolve_data_dir(data_dir)
     print(f"data directory: {data_root} (from {data_dir_origin(data_dir)})")
     rows = []
@@ -51,8 +54,9 @@ def list_command(data_dir: str | None) -> int:
     return 0
 
 
-def fetch_command(name: str, data_dir: str | None) -> int:
-    """Download dataset `name` (checksummed, atomic) unless it is already present."""
+def fetch_command(args: argparse.Namespace) -> int:
+    """Download dataset `args.name` (checksummed, atomic) unless it is already present."""
+    name, data_dir = args.name, args.data_dir
     spec = get_spec(name)
     if spec.file_format == "embedded":
         print(f"{name}: embedded in scikit-learn, nothing to download")
@@ -66,13 +70,14 @@ def fetch_command(name: str, data_dir: str | None) -> int:
     return 0
 
 
-def verify_command(name: str, data_dir: str | None) -> int:
-    """Check dataset `name` file by file and print what each check found.
+def verify_command(args: argparse.Namespace) -> int:
+    """Check dataset `args.name` file by file and print what each check found.
 
     Returns 0 when the dataset is present, readable and consistent with every checksum the
     registry knows. Raises DataError (exit 2) when a file is missing, unreadable, or fails
     its checksum; the message names the files and says what to do.
     """
+    name, data_dir = args.name, args.data_dir
     report = verify_dataset(name, data_dir)
     location = report.folder if report.folder is not None else "scikit-learn"
     print(f"{name}: checking {location}")

@@ -17,6 +17,7 @@ from torch import nn
 
 from dlcc.models.cnn import SmallCNN
 from dlcc.models.common import ModelError, positive_int, positive_ints
+from dlcc.models.fcn import SmallFCN
 from dlcc.models.mlp import MLP
 from dlcc.models.resnet import PreActResNet, resnet20
 
@@ -33,6 +34,7 @@ MODELS: dict[str, ModelEntry] = {
     "small_cnn": ModelEntry(SmallCNN, False, "conv-BN-ReLU blocks, strided, global pool"),
     "preact_resnet": ModelEntry(PreActResNet, False, "pre-activation ResNet (default: 18)"),
     "resnet20": ModelEntry(resnet20, False, "CIFAR ResNet-20 of He et al. (0.27M params)"),
+    "small_fcn": ModelEntry(SmallFCN, False, "dense: conv-BN-ReLU blocks at full size, 1x1 head"),
 }
 
 # Arguments the registry fills in itself; everything else a constructor takes is an option.

@@ -67,7 +67,7 @@ def resolve_settings(model: str, dataset: str, overrides: dict) -> dict:
 
 def register(commands) -> None:
     """Add ``dlcc numpy train`` to the top-level sub-parsers."""
-    from dlcc.cli import add_data_dir_argument
+    from dlcc.cli_options import add_data_dir_argument
 
     numpy_cmd = commands.add_parser("numpy", help="the from-scratch NumPy library")
     numpy_commands = numpy_cmd.add_subparsers(dest="numpy_command", required=True)

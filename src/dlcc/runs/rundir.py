@@ -123,11 +123,27 @@ def _yaml():
 
 
 def config_document(kind: str, task: str, settings: dict) -> dict:
-    """What config.yaml holds: the tags first, then the trainer's own sections."""
-    clashes = {"kind"} & set(settings)
-    if clashes:
-        raise ValueError(f"settings may not use the reserved key(s) {sorted(clashes)}")
+    """What config.yaml holds: the tags first, then the trainer's own sections.
+
+    The ``task`` tag is the task's name, or, when the settings have a ``task`` section
+    (``{name: segmentation, monitor: ..., options: ...}``), that section, whose name it is.
+    """
+    if "kind" in settings:
+        raise ValueError("settings may not use the reserved key 'kind'")
+    section = settings.get("task")
+    if isinstance(section, dict):
+        if section.get("name") != task:
+            raise ValueError(f"the task section names {section.get('name')!r}, not {task!r}")
+        return {"kind": kind, **settings}
+    if section is not None:
+        raise ValueError("settings may not use the reserved key 'task' except as a section")
     return {"kind": kind, "task": task, **settings}
+
+
+def task_name(document: dict) -> str:
+    """The task a config.yaml document names (its ``task`` tag or ``task.name``)."""
+    task = document.get("task", "classification")
+    return str(task.get("name", "classification") if isinstance(task, dict) else task)
 
 
 def write_config(run: RunDir, task: str, settings: dict) -> None:
@@ -141,7 +157,7 @@ class SavedRun:
 
     run: RunDir
     task: str
-    settings: dict  # config.yaml without the kind and task tags
+    settings: dict  # config.yaml without the kind tag (and without task, when it is a name)
 
     @property
     def kind(self) -> str:
@@ -183,8 +199,10 @@ def read_run(run_dir: str | Path) -> SavedRun:
         raise RunDirError(f"{path} has no 'kind' (numpy or torch): it is not a dlcc run")
     if kind not in KINDS:
         raise RunDirError(f"{path}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    settings = {key: value for key, value in document.items() if key not in ("kind", "task")}
-    return SavedRun(RunDir(root, kind), str(document.get("task", "classification")), settings)
+    settings = {key: value for key, value in document.items() if key != "kind"}
+    if not isinstance(settings.get("task"), dict):
+        settings.pop("task", None)
+    return SavedRun(RunDir(root, kind), task_name(document), settings)
 
 
 def settings_differences(

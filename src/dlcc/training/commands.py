@@ -1,4 +1,4 @@
-"""``dlcc train RECIPE [--set key=value ...] --out DIR`` and ``dlcc eval RUN_DIR``.
+"""``dlcc train RECIPE [--set key=value ...] --out DIR`` (``dlcc eval`` is in dlcc.runs).
 
 Under torchrun the same command trains with DDP:
 ``torchrun --nproc_per_node 2 -m dlcc train RECIPE --out DIR``.
@@ -7,13 +7,14 @@ Under torchrun the same command trains with DDP:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from dlcc.cli_options import add_data_dir_argument, add_device_argument, add_progress_argument
+
 
 def register(commands) -> None:
-    """Add ``dlcc train`` and ``dlcc eval`` to the top-level sub-parsers."""
+    """Add ``dlcc train`` to the top-level sub-parsers."""
     train = commands.add_parser(
         "train",
         help="train a PyTorch model from a recipe (recipes/NAME.yaml or a path)",
@@ -30,9 +31,9 @@ def register(commands) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override a recipe setting, e.g. --set train.epochs=3 (repeatable)",
     )
-    train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (= --set train.device=)")
-    train.add_argument("--data-dir", help="where datasets live (= --set data.data_dir=)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_device_argument(train)
+    add_data_dir_argument(train)
+    add_progress_argument(train)
     debug = train.add_mutually_exclusive_group()
     debug.add_argument(
         "--overfit-batch",
@@ -45,14 +46,6 @@ def register(commands) -> None:
         help="debug: sweep the learning rate and save lr_finder.png; trains nothing else",
     )
     train.set_defaults(handler=train_command)
-
-    evaluate = commands.add_parser("eval", help="evaluate a saved run on its test split")
-    evaluate.add_argument("run_dir", help="a run directory written by `dlcc train`")
-    evaluate.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    evaluate.add_argument("--split", choices=["test", "val", "train"], default="test")
-    evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--data-dir", help="where datasets live")
-    evaluate.set_defaults(handler=eval_command)
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -78,8 +71,8 @@ def train_command(args: argparse.Namespace) -> int:
         verdict = "passed" if result["passed"] else "FAILED: look for a bug before training"
         print(
             f"overfit one batch of {result['batch_size']}: loss {result['first_loss']:.4f} -> "
-            f"{result['final_loss']:.4f} in {result['steps']} steps, accuracy "
-            f"{result['final_accuracy']:.3f} ({verdict})"
+            f"{result['final_loss']:.4f} in {result['steps']} steps, {result['metric']} "
+            f"{result['final_metric']:.3f} ({verdict})"
         )
         return 0 if result["passed"] else 1
     if args.lr_find:
@@ -94,22 +87,3 @@ def _fresh_dir(path: str) -> Path:
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def eval_command(args: argparse.Namespace) -> int:
-    from dlcc.training.evaluation import evaluate_run
-
-    result = evaluate_run(
-        args.run_dir,
-        checkpoint=args.checkpoint,
-        split=args.split,
-        device=args.device,
-        data_dir=args.data_dir,
-    )
-    print(
-        json.dumps(
-            {key: result[key] for key in ("split", "checkpoint", "accuracy", "loss", "images")},
-            indent=2,
-        )
-    )
-    return 0

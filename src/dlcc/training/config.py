@@ -2,6 +2,7 @@
 
 A recipe names the dataset, model, optimiser, schedule and training settings::
 
+    task:  {name: classification}   # what is learnt; chooses loss, metrics and "best"
     data:  {dataset: mnist, batch_size: 128, augment: [{random_crop: {padding: 2}}]}
     model: {name: small_cnn, options: {widths: [32, 64, 128]}}
     optim: {name: adamw, lr: 0.003, weight_decay: 0.0005}
@@ -33,8 +34,17 @@ class ConfigError(DlccError):
 
 
 @dataclass
+class TaskConfig:
+    name: str = "classification"  # classification | segmentation (see dlcc.training.tasks)
+    monitor: str | None = None  # the history column that picks "best"; None: the task's own
+    mode: str | None = None  # max | min for `monitor`; None: the task's own
+    options: dict = field(default_factory=dict)  # passed to the task, e.g. {dice_weight: 1.0}
+
+
+@dataclass
 class DataConfig:
-    dataset: str = "digits"  # a name from `dlcc data list`
+    dataset: str = "digits"  # a name from `dlcc data list`, or image_masks (your own files)
+    path: str | None = None  # image_masks: a folder with images/ and masks/ (see dlcc.data)
     data_dir: str | None = None  # default: $DLCC_DATA_DIR, else ~/.cache/dlcc
     val_size: int | float | None = None  # images held out for validation; None: dataset default
     batch_size: int = 128  # global batch size (summed over all processes under DDP)
@@ -82,8 +92,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     grad_clip: float | None = None  # max global grad norm; None: no clipping
     accumulate: int = 1  # micro-batches per optimiser step
-    overfit_batch: bool = False  # debug: train on one fixed batch
-    overfit_steps: int = 200  # debug: steps for overfit_batch
+    patience: int | None = None  # early stopping: epochs without a better monitored value
+    overfit_steps: int = 200  # debug: steps for `dlcc train --overfit-batch`
     progress: bool = True  # progress bars (rank 0 only)
     threads: int | None = None  # torch CPU threads; None: PyTorch's default
 
@@ -91,6 +101,7 @@ class TrainConfig:
 @dataclass
 class Config:
     description: str = ""
+    task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -278,6 +289,10 @@ def check_config(config: Config) -> None:
     if not 0 <= config.train.label_smoothing < 1:
         smoothing = config.train.label_smoothing
         raise ConfigError(f"train.label_smoothing: expected a number in [0, 1), got {smoothing}")
+    if config.train.patience is not None and config.train.patience < 1:
+        raise ConfigError(f"train.patience: expected >= 1 or null, got {config.train.patience}")
+    if config.task.mode not in (None, "max", "min"):
+        raise ConfigError(f"task.mode: expected max, min or null, got {config.task.mode!r}")
     if config.train.grad_clip is not None and config.train.grad_clip <= 0:
         raise ConfigError(
             f"train.grad_clip: expected a positive number or null, got {config.train.grad_clip}"

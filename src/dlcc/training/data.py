@@ -1,6 +1,11 @@
 """The `dlcc.data` arrays in PyTorch form: datasets, seeded samplers and loaders.
 
-The images are small and already in memory, so a batch is fetched with one fancy-index
+A dataset yields (inputs, targets), whatever the targets are: class labels (N,), masks
+(N, 1, H, W), per-sample heatmaps or token ids. `load_data` is the one loader interface:
+it takes the recipe's data section and returns the three splits, from the registry
+(`dlcc data list`) or from a user's own files (``dataset: image_masks`` with ``path:``).
+
+The arrays are small and already in memory, so a batch is fetched with one fancy-index
 (``__getitems__``) rather than image by image. Augmentation runs on whole batches in the
 training loop (see `dlcc.training.transforms`), on the training device.
 
@@ -19,24 +24,31 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from dlcc.data import load_dataset
+from dlcc.training.config import ConfigError, DataConfig
 
 
 class ArrayDataset(torch.utils.data.Dataset):
-    """Images (N, C, H, W) float32 and labels (N,) int64 held as tensors."""
+    """Inputs (N, ...) and targets (N, ...) held as tensors; sample i is (inputs[i], targets[i]).
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images = torch.from_numpy(np.ascontiguousarray(images))
-        self.labels = torch.from_numpy(np.ascontiguousarray(labels))
+    Classification: inputs (N, C, H, W) float32, targets (N,) int64.
+    Segmentation: inputs (N, C, H, W) float32, targets (N, 1, H, W) float32 masks.
+    """
+
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray):
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets; they must match")
+        self.inputs = torch.from_numpy(np.ascontiguousarray(inputs))
+        self.targets = torch.from_numpy(np.ascontiguousarray(targets))
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.targets)
 
     def __getitem__(self, index: int):
-        return self.images[index], self.labels[index]
+        return self.inputs[index], self.targets[index]
 
     def __getitems__(self, indices: list[int]):
         index = torch.as_tensor(indices)
-        return self.images[index], self.labels[index]  # (B, C, H, W), (B,)
+        return self.inputs[index], self.targets[index]  # (B, ...), (B, ...)
 
 
 def _pass_through(batch):
@@ -85,9 +97,9 @@ class DataBundle:
     train: ArrayDataset
     val: ArrayDataset
     test: ArrayDataset
-    classes: list[str]
-    in_shape: tuple[int, int, int]  # (C, H, W)
-    mean: list[float]
+    classes: list[str]  # class names; segmentation: ["background", "foreground"]
+    in_shape: tuple[int, ...]  # one input's shape, e.g. (C, H, W)
+    mean: list[float]  # per-channel statistics the inputs were standardised with
     std: list[float]
 
     @property
@@ -95,9 +107,19 @@ class DataBundle:
         return len(self.classes)
 
 
-def load_data(name: str, data_dir: str | None, val_size, seed: int) -> DataBundle:
-    """Load a registered dataset, normalised with its training statistics."""
-    dataset = load_dataset(name, data_dir, val_size=val_size, seed=seed)
+def load_data(data: DataConfig, seed: int) -> DataBundle:
+    """The recipe's data section as three splits, normalised with training statistics."""
+    if data.dataset == "image_masks":
+        from dlcc.data.image_masks import load_image_masks
+
+        dataset = load_image_masks(data.path, val_size=data.val_size, seed=seed)
+    else:
+        if data.path is not None:
+            raise ConfigError(
+                f"data.path is for your own files (dataset: image_masks); {data.dataset!r} "
+                "comes from the registry: use data.data_dir for where datasets live"
+            )
+        dataset = load_dataset(data.dataset, data.data_dir, val_size=data.val_size, seed=seed)
     return DataBundle(
         train=ArrayDataset(dataset.x_train, dataset.y_train),
         val=ArrayDataset(dataset.x_val, dataset.y_val),

@@ -1,8 +1,9 @@
 """Debug tools: overfit one batch, and the learning-rate finder.
 
 - Overfit one batch: a model, loss and optimiser that are wired correctly drive the
-  training loss of a single fixed batch towards zero and its accuracy to 100%. If they
-  cannot, no amount of data will help: look for the bug first.
+  training loss of a single fixed batch towards zero (a classifier's accuracy to 100%,
+  a segmenter's Dice towards 1). If they cannot, no amount of data will help: look for
+  the bug first. The task supplies the loss and metrics, as in the training loop.
 - Learning-rate finder (Smith, 2017, "Cyclical learning rates"): raise the learning rate
   exponentially over a few hundred steps and watch the loss; a good peak rate is somewhat
   below where the loss falls fastest, well below where it blows up.
@@ -15,55 +16,64 @@ import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from dlcc.atomic import write_text_atomic
+from dlcc.plots import save_figure
 from dlcc.training.config import Config
 from dlcc.training.data import ShardedShuffleSampler, load_data, make_loader
-from dlcc.training.loop import build_network, build_optimizer, pick_device, seed_everything
+from dlcc.training.setup import build_network, build_optimizer, pick_device, seed_everything
+from dlcc.training.tasks import build_task
+
+# Overfitting one batch "passes" when the task's first metric reaches this on the batch.
+OVERFIT_PASS = {"accuracy": 1.0, "dice": 0.95}
 
 
 def _setup(config: Config):
     device = pick_device(config.train.device)
     seed_everything(config.train.seed, config.train.deterministic)
-    data = load_data(
-        config.data.dataset, config.data.data_dir, config.data.val_size, config.train.seed
-    )
-    model = build_network(config, data).to(device)
-    return device, data, model
+    data = load_data(config.data, config.train.seed)
+    task = build_task(config, data)
+    model = build_network(config, data, task).to(device)
+    return device, data, task, model
 
 
 def overfit_one_batch(config: Config, run_dir: str | Path | None = None) -> dict:
     """Train on the first training batch only, `config.train.overfit_steps` times.
 
-    Returns {"steps", "first_loss", "final_loss", "final_accuracy", "passed"} and writes it
-    to run_dir/overfit.json when run_dir is given. `passed` means accuracy 100% on the batch.
+    Returns {"steps", "batch_size", "first_loss", "final_loss", "metric", "final_metric",
+    "passed"} and writes it to run_dir/overfit.json when run_dir is given. `metric` is the
+    task's first metric (accuracy for a classifier); `passed` means it reached
+    OVERFIT_PASS on the batch (100% accuracy, Dice 0.95).
     """
-    device, data, model = _setup(config)
+    device, data, task, model = _setup(config)
     sampler = ShardedShuffleSampler(len(data.train), config.train.seed)
-    images, labels = next(iter(make_loader(data.train, config.data.batch_size, sampler)))
-    images, labels = images.to(device), labels.to(device)  # (B, C, H, W), (B,)
+    inputs, targets = next(iter(make_loader(data.train, config.data.batch_size, sampler)))
+    inputs, targets = inputs.to(device), targets.to(device)  # (B, ...), (B, ...)
     optimizer = build_optimizer(model, config)
     model.train()
     losses = []
     for _ in range(config.train.overfit_steps):
-        loss = F.cross_entropy(model(images), labels)
+        loss = task.loss(model(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    model.eval()  # accuracy with the model as it will be used
+    model.eval()  # the metric with the model as it will be used
+    name = task.metric_names[0]
+    metric = task.metrics(sync=False)[name].to(device)
     with torch.no_grad():
-        logits = model(images)
-        accuracy = (logits.argmax(1) == labels).float().mean().item()
-        final_loss = F.cross_entropy(logits, labels).item()
+        outputs = model(inputs)
+        metric.update(outputs, targets)
+        final_loss = task.eval_loss(outputs, targets).item()
+    final_metric = metric.compute().item()
     result = {
         "steps": config.train.overfit_steps,
-        "batch_size": len(labels),
+        "batch_size": len(targets),
         "first_loss": losses[0],
         "final_loss": final_loss,
-        "final_accuracy": accuracy,
-        "passed": accuracy == 1.0,
+        "metric": name,
+        "final_metric": final_metric,
+        "passed": final_metric >= OVERFIT_PASS.get(name, 1.0),
     }
     if run_dir is not None:
         write_text_atomic(Path(run_dir) / "overfit.json", json.dumps(result, indent=2) + "\n")
@@ -86,7 +96,7 @@ def find_learning_rate(
     loss, capped at a tenth of the lr with the lowest loss (a common, conservative rule).
     """
     run_dir = Path(run_dir)
-    device, data, model = _setup(config)
+    device, data, task, model = _setup(config)
     optimizer = build_optimizer(model, config)
     sampler = ShardedShuffleSampler(len(data.train), config.train.seed)
     loader = make_loader(data.train, config.data.batch_size, sampler)
@@ -96,15 +106,15 @@ def find_learning_rate(
     model.train()
     for step in range(steps):
         try:
-            images, labels = next(batches)
+            inputs, targets = next(batches)
         except StopIteration:
             sampler.set_epoch(sampler.epoch + 1)
             batches = iter(loader)
-            images, labels = next(batches)
+            inputs, targets = next(batches)
         lr = start_lr * factor**step
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = F.cross_entropy(model(images.to(device)), labels.to(device))
+        loss = task.loss(model(inputs.to(device)), targets.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -144,8 +154,6 @@ def plot_lr_finder(lrs, smoothed, suggestion, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dlcc.plots import _save
-
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.plot(lrs, smoothed)
     axis.axvline(suggestion, color="tab:red", linestyle="--", label=f"suggested {suggestion:.2e}")
@@ -155,4 +163,4 @@ def plot_lr_finder(lrs, smoothed, suggestion, path: Path) -> None:
     axis.set_title("learning-rate finder")
     axis.grid(alpha=0.3)
     axis.legend()
-    _save(figure, path)
+    save_figure(figure, path)

@@ -1,0 +1,44 @@
+"""A small fully convolutional network for dense (per-pixel) prediction.
+
+It keeps the input's height and width: stacked 3x3 conv-BN-ReLU blocks, then a 1x1
+convolution to one logit per output channel and pixel. It is the minimal dense model that
+proves the segmentation task end to end; the U-Net (an encoder-decoder with skips) is
+the model to use on real images.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlcc.models.common import check_images, init_weights_, positive_int, positive_ints
+
+
+class SmallFCN(nn.Module):
+    """(N, in_channels, H, W) -> (N, num_classes, H, W) logits.
+
+    Args:
+        in_channels: image channels.
+        num_classes: output channels (1 for a binary mask).
+        widths: channels of each 3x3 conv-BN-ReLU block.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, widths=(16, 16, 16)) -> None:
+        super().__init__()
+        self.in_channels = positive_int(in_channels, "SmallFCN in_channels")
+        widths = positive_ints(widths, "SmallFCN widths")
+        layers, channels = [], self.in_channels
+        for width in widths:
+            layers += [
+                nn.Conv2d(channels, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(channels, positive_int(num_classes, "SmallFCN num_classes"), 1)
+        init_weights_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.in_channels, "SmallFCN")
+        return self.head(self.features(x))  # (N, num_classes, H, W)

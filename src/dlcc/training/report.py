@@ -1,0 +1,111 @@
+"""The end of a run: the test split with the best weights, the task's report, metrics.json.
+
+metrics.json is written last: its presence marks the run as finished.
+"""
+
+from __future__ import annotations
+
+from dlcc.runs import History, RunDir, write_metrics, write_run_record
+from dlcc.training.checkpoint import load_checkpoint, load_model_weights
+from dlcc.training.data import DataBundle, EvalSampler, make_loader
+from dlcc.training.tasks import Task
+
+
+def evaluate_split(
+    model, data: DataBundle, split: str, task: Task, config, device, autocast, reporter=None
+) -> dict:
+    """One process, the whole split (`evaluate` with the task's metrics)."""
+    from dlcc.training.loop import evaluate
+
+    dataset = getattr(data, split)
+    loader = make_loader(dataset, config.data.eval_batch_size, EvalSampler(len(dataset)))
+    return evaluate(
+        model,
+        loader,
+        task,
+        device=device,
+        autocast=autocast,
+        channels_last=config.train.channels_last,
+        progress=config.train.progress,
+        reporter=reporter,
+    )
+
+
+def finish_run(
+    model,
+    data,
+    task,
+    config,
+    run: RunDir,
+    state,
+    device,
+    autocast,
+    logger,
+    command,
+    session_seconds: float,
+) -> dict:
+    """Test the best weights (the last without a validation split), report, write metrics."""
+    from dlcc import plots
+    from dlcc.models import count_parameters
+
+    test_checkpoint = "last"
+    if run.best.is_file() and len(data.val):
+        load_model_weights(model, load_checkpoint(run.best), run.best, config.model.name)
+        test_checkpoint = "best"
+    reporter = task.reporter(data)
+    test = evaluate_split(model, data, "test", task, config, device, autocast, reporter)
+    extra = reporter.write(run.root)
+    history, tracker = state.history, state.tracker
+    if len(history):
+        plots.plot_history(history.to_dict(), run.root / "history.png")
+    metrics = {
+        "kind": "torch",
+        "task": task.name,
+        "monitor": tracker.monitor,
+        "mode": tracker.mode,
+        "best_epoch": tracker.best_epoch,
+        "best_value": tracker.best_value,
+        "epochs": len(history),
+        "stopped_early": tracker.stopped_early,
+        "test_checkpoint": test_checkpoint,
+        "train_seconds": round(sum(history["seconds"]), 2),
+        "train_seconds_this_session": round(session_seconds, 2),
+        "parameters": count_parameters(model),
+        **{f"test_{name}": test[name] for name in ("loss", *task.metric_names)},
+        "test_samples": test["samples"],
+        **extra,
+        "model": config.model.name,
+        "dataset": config.data.dataset,
+    }
+    write_run_record(run, command)
+    from dlcc.training.loop import numbers
+
+    test_figures = {key: value for key, value in metrics.items() if key.startswith("test_")}
+    logger.log_metrics(numbers(test_figures), len(history))
+    for name in ("history.png", *task.plots):
+        if (run.root / name).is_file():
+            logger.log_artifact(run.root / name)
+    write_metrics(run, metrics)  # last: marks the run finished
+    summary = ", ".join(f"test {name} {test[name]:.4f}" for name in task.metric_names)
+    print(f"{summary} (best epoch {tracker.best_epoch}); run directory {run.root}")
+    return metrics
+
+
+def epoch_line(history: History, task: Task, epochs: int) -> str:
+    """One line per epoch: losses, the task's metrics, lr and speed."""
+    row = history.last()
+
+    def split_text(split: str) -> str:
+        if row.get(f"{split}_loss") is None:
+            return ""
+        parts = [f"loss {row[f'{split}_loss']:.4f}"]
+        parts += [f"{name} {row[f'{split}_{name}']:.4f}" for name in task.metric_names]
+        return f"{split} {' '.join(parts)}  "
+
+    return (
+        f"epoch {row['epoch']:>3}/{epochs}  {split_text('train')}{split_text('val')}"
+        f"lr {row['lr']:.2e}  {row['seconds']:.1f}s ({row['samples_per_second']:.0f}/s)"
+    )
+
+
+__all__ = ["epoch_line", "evaluate_split", "finish_run"]

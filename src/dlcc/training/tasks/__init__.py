@@ -1,0 +1,59 @@
+"""Tasks by name: ``task: {name: segmentation, options: {...}}`` in a recipe.
+
+To add a task: subclass `Task` (see base.py), list it in TASKS, and add a recipe.
+The loop, the run directory, resume and DDP come with it; see DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from dlcc.runs.history import MODES
+from dlcc.training.config import Config, ConfigError
+from dlcc.training.tasks.base import Reporter, Task
+from dlcc.training.tasks.classification import ClassificationTask
+from dlcc.training.tasks.segmentation import SegmentationTask
+
+TASKS: dict[str, type[Task]] = {
+    "classification": ClassificationTask,
+    "segmentation": SegmentationTask,
+}
+
+
+def build_task(config: Config, data) -> Task:
+    """The task a config names, built for `data` (its classes), with the recipe's options."""
+    import difflib
+
+    name = config.task.name
+    if name not in TASKS:
+        close = difflib.get_close_matches(name, list(TASKS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"task.name: expected one of {', '.join(TASKS)}, got {name!r}{hint}")
+    options = dict(config.task.options)
+    if name == "classification":
+        options.setdefault("label_smoothing", config.train.label_smoothing)
+        options.setdefault("num_classes", len(data.classes))
+    try:
+        return TASKS[name](**options)
+    except TypeError as error:
+        raise ConfigError(f"task.options for {name}: {error}") from None
+    except ValueError as error:
+        raise ConfigError(f"task.options for {name}: {error}") from None
+
+
+def monitor_of(config: Config, task: Task) -> tuple[str, str]:
+    """(monitor, mode): the recipe's task.monitor/task.mode, else the task's own rule."""
+    monitor = config.task.monitor or task.monitor
+    mode = config.task.mode or (task.mode if monitor == task.monitor else None)
+    if mode is None:
+        mode = "min" if monitor.endswith("loss") else "max"
+    columns = task.history_columns()
+    if monitor not in columns:
+        raise ConfigError(
+            f"task.monitor: {monitor!r} is not a history column of the {task.name} task; "
+            f"choose one of {', '.join(c for c in columns if c.startswith(('val_', 'train_')))}"
+        )
+    if mode not in MODES:
+        raise ConfigError(f"task.mode: expected max or min, got {mode!r}")
+    return monitor, mode
+
+
+__all__ = ["TASKS", "ClassificationTask", "Reporter", "SegmentationTask", "Task", "build_task"]

@@ -1,0 +1,66 @@
+"""The task interface: everything the training loop needs to know about a problem.
+
+The loop (`dlcc.training.loop`) holds no task code. It asks the task for:
+  - `loss(outputs, targets)`: a scalar tensor, the batch mean, to backpropagate;
+  - `metrics(sync)`: fresh torchmetrics objects by name, updated with
+    ``metric.update(outputs, targets)`` and synced across ranks on ``compute()``;
+  - `monitor` and `mode`: the history column that decides "best" and its direction;
+  - `num_outputs`: what the model's last layer produces (classes, mask channels);
+  - `reporter(data)`: collects the test split's outputs and writes the report (plots, JSON).
+
+History columns follow from the metric names: ``train_loss``, ``train_<metric>``,
+``val_loss``, ``val_<metric>`` for each name in `metric_names`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+
+class Reporter(Protocol):
+    """Collects what the final report needs from the test pass, then writes it."""
+
+    def update(self, inputs: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor):
+        """One batch: inputs as the model saw them, float32 outputs, targets (all on CPU)."""
+
+    def write(self, run_dir: Path) -> dict[str, Any]:
+        """Write plots and JSON into run_dir; returns extra figures for metrics.json."""
+
+
+class Task:
+    """Base class: subclasses set the class attributes and implement the methods."""
+
+    name: str = ""
+    monitor: str = "val_loss"  # default "best" rule; a recipe's task.monitor overrides it
+    mode: str = "min"
+    metric_names: tuple[str, ...] = ()
+    plots: tuple[str, ...] = ()  # the PNG files `reporter(...).write` makes
+
+    # -- what the loop calls ---------------------------------------------------------------
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def eval_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The validation and test loss; the training loss unless a task says otherwise."""
+        return self.loss(outputs, targets)
+
+    def metrics(self, sync: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def num_outputs(self) -> int:
+        raise NotImplementedError
+
+    def reporter(self, data) -> Reporter:
+        raise NotImplementedError
+
+    # -- derived ---------------------------------------------------------------------------
+    def history_columns(self) -> list[str]:
+        """The per-epoch columns of history.json, in order."""
+        split_columns = [
+            f"{split}_{name}" for split in ("train", "val") for name in ("loss", *self.metric_names)
+        ]
+        return ["epoch", *split_columns, "lr", "seconds", "samples_per_second"]
