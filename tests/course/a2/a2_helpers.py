@@ -10,9 +10,10 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
+from dlcc.runs import BestTracker, History
 from dlcc.training import loop
-from dlcc.training.config import Config
-from dlcc.training.distributed import DistInfo
+from dlcc.training.state import RunState
+from dlcc.training.tasks import ClassificationTask
 
 CPU = torch.device("cpu")
 
@@ -85,43 +86,29 @@ def train_epoch(
     accumulate: int = 1,
     label_smoothing: float = 0.0,
     scaler: torch.amp.GradScaler | None = None,
-    state: dict | None = None,
+    state: RunState | None = None,
 ) -> dict:
     """`loop.train_one_epoch` on CPU in fp32, one process, no augmentation or schedule."""
-    config = Config()
-    config.train.accumulate = accumulate
-    config.train.label_smoothing = label_smoothing
-    config.train.progress = False
-    if scaler is None:
-        scaler = torch.amp.GradScaler("cpu", enabled=False)
-    return loop.train_one_epoch(
-        model,
-        batches,
-        optimizer,
-        None,
-        scaler,
+    num_classes = int(max(int(labels.max()) for _, labels in batches)) + 1
+    context = loop.EpochContext(
+        task=ClassificationTask(num_classes, label_smoothing=label_smoothing),
+        optimizer=optimizer,
+        scheduler=None,
+        scaler=scaler if scaler is not None else torch.amp.GradScaler("cpu", enabled=False),
         device=CPU,
-        augment=None,
-        generator=None,
-        autocast=nullcontext,
-        config=config,
-        state=state if state is not None else {"epoch": 0, "step": 0},
-        info=DistInfo(),
-        progress=False,
+        accumulate=accumulate,
     )
+    return loop.train_one_epoch(model, batches, context, state or fresh_state())
+
+
+def fresh_state() -> RunState:
+    """The state of a run before its first epoch."""
+    return RunState(History(["epoch"]), BestTracker("val_accuracy", "max"))
 
 
 def evaluate(model: nn.Module, batches: list, num_classes: int, **options) -> dict:
-    """`loop.evaluate` on CPU in fp32, one process."""
-    return loop.evaluate(
-        model,
-        batches,
-        device=CPU,
-        autocast=nullcontext,
-        num_classes=num_classes,
-        sync=False,
-        **options,
-    )
+    """`loop.evaluate` on CPU in fp32, one process, with the classification task."""
+    return loop.evaluate(model, batches, ClassificationTask(num_classes), device=CPU, **options)
 
 
 class ModeRecorder(nn.Module):

@@ -111,20 +111,34 @@ def test_train_one_epoch_uses_the_grad_scaler_and_label_smoothing():
         f"train_one_epoch with a GradScaler (scale 1024) and label_smoothing 0.1: the weights "
         f"differ from a plain loop's (max abs. difference {(got - expected).abs().max():.2e}): "
         "scaler.scale(loss).backward(), scaler.step(optimizer), scaler.update(), and "
-        "config.train.label_smoothing in the loss"
+        "label smoothing in ClassificationTask.loss (self.label_smoothing)"
     )
 
 
-def test_evaluate_keeps_predictions():
+def test_evaluate_hands_every_batch_to_the_reporter():
     x, y = blobs(13, classes=5, seed=12)
     torch.manual_seed(12)
     model = nn.Linear(12, 5)
-    result = evaluate(model, batches_of(x, y, 4), num_classes=5, keep_predictions=True)
+
+    class Keep:
+        def __init__(self):
+            self.outputs, self.targets = [], []
+
+        def update(self, inputs, outputs, targets):
+            self.outputs.append(outputs)
+            self.targets.append(targets)
+
+    reporter = Keep()
+    evaluate(model, batches_of(x, y, 4), num_classes=5, reporter=reporter)
     with torch.no_grad():
-        expected = model(x).argmax(1).numpy()
-    assert (result["predictions"] == expected).all() and (result["labels"] == y.numpy()).all(), (
-        "evaluate(keep_predictions=True): the kept predictions or labels are not the argmax "
-        "of the logits and the labels of each batch, in order"
+        expected = model(x)
+    got = torch.cat(reporter.outputs) if reporter.outputs else torch.zeros(0)
+    assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-6), (
+        "evaluate(reporter=...): the reporter did not receive each batch's outputs (the "
+        "model's float32 logits), in order: define `outputs` as the model's output"
+    )
+    assert torch.equal(torch.cat(reporter.targets), y), (
+        "evaluate(reporter=...): the reporter's targets are not the batches' labels in order"
     )
 
 

@@ -49,16 +49,15 @@ def test_train_one_epoch_lowers_the_loss_on_one_batch():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with torch.no_grad():
         before = F.cross_entropy(model(x), y).item()
-    state = {"epoch": 0, "step": 0}
-    result = train_epoch(model, [(x, y)] * 20, optimizer, state=state)
+    result = train_epoch(model, [(x, y)] * 20, optimizer)
     with torch.no_grad():
         after = F.cross_entropy(model(x), y).item()
     assert after < 0.8 * before, (
         f"train_one_epoch: the loss did not decrease over 20 steps on one batch "
         f"({before:.2f} -> {after:.2f}): is optimizer.step() called?"
     )
-    assert set(result) >= {"loss", "accuracy", "images"} and result["images"] == 20 * 32, (
-        f"train_one_epoch: returned {result}; expected loss, accuracy and 640 images"
+    assert set(result) >= {"loss", "accuracy", "samples"} and result["samples"] == 20 * 32, (
+        f"train_one_epoch: returned {result}; expected loss, accuracy and 640 samples"
     )
     assert after <= result["loss"] <= before + 1e-6, (
         f"train_one_epoch: reported mean training loss {result['loss']:.4f}, not between the "

@@ -14,6 +14,7 @@ from a2_helpers import check_close
 from torch import nn
 
 from dlcc.models.cnn import ConvBNReLU, SmallCNN
+from dlcc.training.config import DataConfig
 from dlcc.training.data import load_data
 
 
@@ -152,8 +153,8 @@ def test_smallcnn_forward_output_shapes():
 
 # ---- it trains -------------------------------------------------------------------------------
 def test_smallcnn_overfits_a_small_batch():
-    data = load_data("digits", None, None, 0)
-    x, y = data.train.images[:32], data.train.labels[:32]  # (32, 1, 8, 8), (32,)
+    data = load_data(DataConfig(dataset="digits"), seed=0)
+    x, y = data.train.inputs[:32], data.train.targets[:32]  # (32, 1, 8, 8), (32,)
     torch.manual_seed(0)
     model = SmallCNN(1, 10, widths=(8, 16))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
