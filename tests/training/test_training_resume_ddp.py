@@ -1,5 +1,7 @@
 """Real processes: a run killed with SIGKILL resumes to the same weights, and two DDP
-processes (gloo, CPU) train to the same weights as one process on the same global batch."""
+processes (gloo, CPU) train to the same weights as one process on the same global batch,
+for classification and segmentation. (test_training_resume_exact.py checks the best
+checkpoint, early stopping and metrics.json after a resume.)"""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 
 import pytest
 import torch
-from training_helpers import SPLITTABLE, merged, write_recipe
+from training_helpers import SEGMENTATION, SPLITTABLE, make_image_masks, merged, write_recipe
 
 from dlcc.training.checkpoint import load_checkpoint
 
@@ -66,8 +68,16 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
-def test_two_ddp_processes_equal_one_process_on_the_same_global_batch(tmp_path):
-    recipe = write_recipe(tmp_path, merged(SPLITTABLE, train={"epochs": 2}))
+@pytest.mark.parametrize("task", ["classification", "segmentation"])
+def test_two_ddp_processes_equal_one_process_on_the_same_global_batch(task, tmp_path):
+    if task == "classification":
+        recipe = write_recipe(tmp_path, merged(SPLITTABLE, train={"epochs": 2}))
+        metric = "accuracy"
+    else:
+        pairs = make_image_masks(tmp_path / "pairs")
+        recipe = merged(SEGMENTATION, data={"path": str(pairs)}, train={"epochs": 2})
+        recipe = write_recipe(tmp_path, recipe)
+        metric = "dice"
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     assert torchrun, "torchrun is installed with torch"
     subprocess.run(
@@ -101,5 +111,7 @@ def test_two_ddp_processes_equal_one_process_on_the_same_global_batch(tmp_path):
     # Only rank 0 wrote: one metrics file, and the DDP run's reduced metrics match.
     single_metrics = load_checkpoint(tmp_path / "single/checkpoints/last.pt")["history"]
     ddp_metrics = load_checkpoint(tmp_path / "ddp/checkpoints/last.pt")["history"]
-    assert ddp_metrics["val_accuracy"] == pytest.approx(single_metrics["val_accuracy"])
+    single_metrics, ddp_metrics = single_metrics["columns"], ddp_metrics["columns"]
+    for column in (f"val_{metric}", f"train_{metric}", "val_loss"):
+        assert ddp_metrics[column] == pytest.approx(single_metrics[column], rel=1e-5), column
     assert ddp_metrics["train_loss"] == pytest.approx(single_metrics["train_loss"], rel=1e-5)

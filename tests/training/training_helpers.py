@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 # An MLP without BatchNorm or dropout: its result does not depend on how a batch is split,
@@ -30,3 +31,33 @@ def merged(base: dict, **sections) -> dict:
     for section, values in sections.items():
         recipe.setdefault(section, {}).update(values)
     return recipe
+
+
+def make_image_masks(folder: Path, count: int = 40, size: int = 16, seed: int = 0) -> Path:
+    """A folder of image/mask PNG pairs: noisy images, each with one brighter disc to find."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    rows, columns = np.mgrid[:size, :size]
+    for index in range(count):
+        centre_row, centre_column = rng.uniform(size * 0.25, size * 0.75, 2)
+        radius = rng.uniform(size * 0.12, size * 0.25)
+        disc = (rows - centre_row) ** 2 + (columns - centre_column) ** 2 < radius**2
+        image = np.clip(0.3 + 0.4 * disc + rng.normal(0, 0.12, (size, size)), 0, 1)
+        Image.fromarray((image * 255).astype(np.uint8)).save(folder / "images" / f"{index}.png")
+        Image.fromarray((disc * 255).astype(np.uint8)).save(folder / "masks" / f"{index}.png")
+    return folder
+
+
+# The segmentation smoke recipe's shape, without BatchNorm so DDP runs compare exactly;
+# data.path is filled in by the test. 40 pairs: 8 test, 6 val, 26 train.
+SEGMENTATION = {
+    "task": {"name": "segmentation"},
+    "data": {"dataset": "image_masks", "batch_size": 8, "val_size": 0.2},
+    "model": {"name": "small_fcn", "options": {"widths": [8, 8], "batch_norm": False}},
+    "optim": {"name": "adamw", "lr": 0.02},
+    "schedule": {"name": "onecycle"},
+    "train": {"epochs": 6, "deterministic": True, "threads": 1, "progress": False},
+}

@@ -21,19 +21,22 @@ class SmallFCN(nn.Module):
         in_channels: image channels.
         num_classes: output channels (1 for a binary mask).
         widths: channels of each 3x3 conv-BN-ReLU block.
+        batch_norm: False drops BatchNorm (conv with bias -> ReLU), so a result does not
+            depend on how a batch is split across processes.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, widths=(16, 16, 16)) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, widths=(16, 16, 16), batch_norm: bool = True
+    ) -> None:
         super().__init__()
         self.in_channels = positive_int(in_channels, "SmallFCN in_channels")
         widths = positive_ints(widths, "SmallFCN widths")
         layers, channels = [], self.in_channels
         for width in widths:
-            layers += [
-                nn.Conv2d(channels, width, 3, padding=1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-            ]
+            layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU(inplace=True))
             channels = width
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(channels, positive_int(num_classes, "SmallFCN num_classes"), 1)

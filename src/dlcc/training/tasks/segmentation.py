@@ -19,9 +19,15 @@ from dlcc.training.tasks.base import Task
 
 
 def soft_dice(probabilities: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0):
-    """Differentiable Dice, 2|P∩T| / (|P| + |T|), over the whole batch; in [0, 1]."""
-    intersection = (probabilities * targets).sum()
-    return (2 * intersection + smooth) / (probabilities.sum() + targets.sum() + smooth)
+    """Differentiable Dice 2|P∩T| / (|P| + |T|) of each image, averaged over the batch.
+
+    probabilities, targets: (B, 1, H, W). Per image, so a small object counts as much as a
+    large one, and a batch split across processes gives the same mean (equal shards).
+    """
+    dims = tuple(range(1, probabilities.ndim))
+    intersection = (probabilities * targets).sum(dim=dims)  # (B,)
+    total = probabilities.sum(dim=dims) + targets.sum(dim=dims)  # (B,)
+    return ((2 * intersection + smooth) / (total + smooth)).mean()
 
 
 class OverlapCounts(Metric):
