@@ -16,7 +16,6 @@ are type-checked against the same fields, so a typo never trains silently with d
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 
 from dlcc.errors import DlccError
+from dlcc.suggest import did_you_mean
 
 
 class ConfigError(DlccError):
@@ -123,11 +123,9 @@ def find_recipe(name_or_path: str) -> Path:
     if candidate.is_file():
         return candidate
     names = recipe_names()
-    close = difflib.get_close_matches(name_or_path, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
-        f"no recipe {name_or_path!r}: expected a YAML file path or one of "
-        f"{', '.join(names) or '(none found in ' + str(recipes_dir()) + ')'}.{hint}"
+        f"no recipe {name_or_path!r}{did_you_mean(name_or_path, names)}: expected a YAML file "
+        f"path or one of {', '.join(names) or '(none found in ' + str(recipes_dir()) + ')'}."
     )
 
 
@@ -170,9 +168,7 @@ def _build(cls, raw: dict, where: str):
 
 
 def _unknown_key_message(key: str, valid: list[str], where: str) -> str:
-    close = difflib.get_close_matches(str(key), valid, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{where}: unknown key {key!r} (valid keys: {', '.join(valid)}){hint}"
+    return f"{where}: unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(valid)}"
 
 
 def _coerce(value: Any, hint, where: str):
