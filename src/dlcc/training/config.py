@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from dlcc.errors import DlccError
+from dlcc.numpy_nn.schedules import ONECYCLE_PCT_START
 from dlcc.suggest import did_you_mean
 
 
@@ -65,7 +66,7 @@ class ScheduleConfig:
     warmup_epochs: float = 1.0  # cosine: linear warm-up length
     step_epochs: list = field(default_factory=list)  # step: epochs at which lr *= gamma
     gamma: float = 0.1  # step
-    pct_start: float = 0.25  # onecycle: fraction of steps spent warming up
+    pct_start: float = ONECYCLE_PCT_START  # onecycle: fraction of steps warming up (0.3)
     div_factor: float = 25.0  # onecycle: initial lr = lr / div_factor
     final_div_factor: float = 1e4  # onecycle: final lr = initial lr / final_div_factor
 
