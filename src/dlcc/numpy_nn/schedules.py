@@ -15,9 +15,9 @@ epoch is the caller's choice; each class says what it was designed for.
 
 Every schedule computes the learning rate from the step count in closed form (no
 chaining of multiplications), so ``load_state_dict`` resumes it exactly. The formulas
-are plain functions, `cosine_with_warmup_lr`, `onecycle_lr` and `onecycle_momentum`,
-written once here: the classes call them, and so does the PyTorch trainer's cosine
-schedule (`dlcc.training.schedules`), so the two tracks cannot drift apart.
+are plain functions, `cosine_with_warmup_lr` and `onecycle_lr`, written once here: the
+classes call them, and so does the PyTorch trainer's cosine schedule
+(`dlcc.training.schedules`), so the two tracks cannot drift apart.
 """
 
 from __future__ import annotations
@@ -115,25 +115,6 @@ def onecycle_lr(
     knots = (
         [initial_lr, max_lr, initial_lr, min_lr] if three_phase else [initial_lr, max_lr, min_lr]
     )
-    phase_ends = _onecycle_phase_ends(total_steps, pct_start, three_phase)
-    return _anneal_through_phases(step, phase_ends, knots, anneal_strategy)
-
-
-def onecycle_momentum(
-    step: int,
-    total_steps: int,
-    pct_start: float = ONECYCLE_PCT_START,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
-    anneal_strategy: str = "cos",
-    three_phase: bool = False,
-) -> float:
-    """The momentum (or Adam's beta1) the 1cycle policy pairs with `onecycle_lr`: it
-    falls from ``max_momentum`` to ``base_momentum`` while the lr rises, and back."""
-    if three_phase:
-        knots = [max_momentum, base_momentum, max_momentum, max_momentum]
-    else:
-        knots = [max_momentum, base_momentum, max_momentum]
     phase_ends = _onecycle_phase_ends(total_steps, pct_start, three_phase)
     return _anneal_through_phases(step, phase_ends, knots, anneal_strategy)
 
@@ -320,14 +301,17 @@ class OneCycleLR(LRScheduler):
                 f"OneCycleLR: max_lr, div_factor and final_div_factor must be > 0, got "
                 f"{max_lr}, {div_factor}, {final_div_factor}."
             )
-        _onecycle_phase_ends(int(total_steps), pct_start, three_phase)  # zero-length phase?
         self.total_steps = int(total_steps)
         self.max_lr = float(max_lr)
         self.pct_start = float(pct_start)
         self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
         self.anneal_strategy = anneal_strategy
         self.three_phase = bool(three_phase)
-        self.base_momentum, self.max_momentum = float(base_momentum), float(max_momentum)
+        self.phase_ends = _onecycle_phase_ends(self.total_steps, pct_start, three_phase)
+        # The momentum falls while the lr rises, and back: its value at each phase boundary.
+        self.momentum_knots = [max_momentum, base_momentum, max_momentum]
+        if three_phase:
+            self.momentum_knots.append(max_momentum)
         self.initial_lr = self.max_lr / div_factor
         self.min_lr = self.initial_lr / final_div_factor
         self.base_lr = self.initial_lr
@@ -373,14 +357,8 @@ class OneCycleLR(LRScheduler):
     def get_momentum(self) -> float:
         """The momentum (or beta1) for the current step."""
         self._check_step(self.last_step)
-        return onecycle_momentum(
-            self.last_step,
-            self.total_steps,
-            self.pct_start,
-            self.base_momentum,
-            self.max_momentum,
-            self.anneal_strategy,
-            self.three_phase,
+        return _anneal_through_phases(
+            self.last_step, self.phase_ends, self.momentum_knots, self.anneal_strategy
         )
 
     def _apply(self) -> None:
