@@ -14,41 +14,28 @@ import numpy as np
 import pytest
 
 import dlcc.numpy_nn
+from dlcc.course.fences import has_fences, strip_solutions
 from dlcc.errors import DlccError
-from dlcc.numpy_nn import (
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Conv2d,
-    Dropout,
-    Flatten,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Tanh,
-)
+from dlcc.numpy_nn import Conv2d, Linear, ReLU, Sequential
 from dlcc.numpy_nn.module import BackwardBeforeForwardError, Module
 
 IMAGES = (2, 3, 6, 6)  # (N, C, H, W)
 
-# class name -> (a small instance, the shape of an input it takes)
+# class name -> (a small instance of the class given, the shape of an input it takes)
 EXAMPLES = {
-    "Linear": (lambda: Linear(4, 3), (2, 4)),
-    "ReLU": (ReLU, (2, 4)),
-    "LeakyReLU": (LeakyReLU, (2, 4)),
-    "Sigmoid": (Sigmoid, (2, 4)),
-    "Tanh": (Tanh, (2, 4)),
-    "Dropout": (lambda: Dropout(0.5), (2, 4)),
-    "Flatten": (Flatten, IMAGES),
-    "Sequential": (lambda: Sequential(Linear(4, 3), ReLU(), Linear(3, 2)), (2, 4)),
-    "Conv2d": (lambda: Conv2d(3, 2, 3, padding=1), IMAGES),
-    "MaxPool2d": (lambda: MaxPool2d(2), IMAGES),
-    "AvgPool2d": (lambda: AvgPool2d(2), IMAGES),
-    "BatchNorm1d": (lambda: BatchNorm1d(4), (2, 4)),
-    "BatchNorm2d": (lambda: BatchNorm2d(3), IMAGES),
+    "Linear": (lambda cls: cls(4, 3), (2, 4)),
+    "ReLU": (lambda cls: cls(), (2, 4)),
+    "LeakyReLU": (lambda cls: cls(), (2, 4)),
+    "Sigmoid": (lambda cls: cls(), (2, 4)),
+    "Tanh": (lambda cls: cls(), (2, 4)),
+    "Dropout": (lambda cls: cls(0.5), (2, 4)),
+    "Flatten": (lambda cls: cls(), IMAGES),
+    "Sequential": (lambda cls: cls(Linear(4, 3), ReLU(), Linear(3, 2)), (2, 4)),
+    "Conv2d": (lambda cls: cls(3, 2, 3, padding=1), IMAGES),
+    "MaxPool2d": (lambda cls: cls(2), IMAGES),
+    "AvgPool2d": (lambda cls: cls(2), IMAGES),
+    "BatchNorm1d": (lambda cls: cls(4), (2, 4)),
+    "BatchNorm2d": (lambda cls: cls(3), IMAGES),
 }
 
 
@@ -76,9 +63,9 @@ def test_every_module_class_has_an_example():
     assert sorted(EXAMPLES) == sorted(classes), "EXAMPLES names a class the package lacks"
 
 
-def build(name: str):
+def build(name: str, classes: dict | None = None):
     make, input_shape = EXAMPLES[name]
-    module = make()
+    module = make((classes or module_classes())[name])
     assert type(module).__name__ == name
     return module, input_shape
 
@@ -129,3 +116,29 @@ def test_starter_style_backward_reads_only_what_forward_keeps():
     conv = Conv2d(3, 2, 3, padding=1)
     conv.input = np.zeros(IMAGES, dtype=np.float32)
     assert conv.backward(np.ones((2, 2, 6, 6), dtype=np.float32)).shape == IMAGES
+
+
+def starter_classes() -> dict[str, type]:
+    """The module classes as a learner's starter code has them: solution regions stubbed."""
+    found = {}
+    for name, cls in module_classes().items():
+        path = inspect.getsourcefile(cls)
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+        if not has_fences(text):
+            continue
+        starter = {"__name__": f"starter_{cls.__module__}"}
+        exec(compile(strip_solutions(text, path, "a1"), path, "exec"), starter)
+        found[name] = starter[name]
+    return found
+
+
+def test_the_starter_code_gives_the_same_error():
+    """The check runs before each solution region, so an unwritten backward still says it."""
+    classes = starter_classes()
+    assert {"Linear", "ReLU", "Sigmoid", "Conv2d", "MaxPool2d"} <= set(classes)
+    for name in classes:
+        module, input_shape = build(name, classes)
+        grad_out = np.ones(input_shape, dtype=np.float32)  # never read: the check comes first
+        with pytest.raises(BackwardBeforeForwardError, match=rf"^{name}\.backward called before"):
+            module.backward(grad_out)
