@@ -76,10 +76,36 @@ def test_backward_reaches_every_parameter(name, shape):
 
 def test_batch_of_one_trains_where_batchnorm_allows():
     # BatchNorm needs more than one value per channel in training mode; the last stage of
-    # SmallCNN on 28x28 is 7x7, so a single image still works.
+    # SmallCNN on 28x28 is 7x7, so a single image still works: its gradients are finite,
+    # reach every parameter, agree with the same model in float64, and a step lowers the loss.
     torch.manual_seed(0)
     model = build_model("small_cnn", MNIST, 10, widths=(8, 16, 32))
-    model(images(MNIST, batch=1)).sum().backward()
+    reference = build_model("small_cnn", MNIST, 10, widths=(8, 16, 32)).double()
+    reference.load_state_dict(model.state_dict())
+    x, target = images(MNIST, batch=1), torch.tensor([3])
+
+    def loss_of(network, inputs):
+        return torch.nn.functional.cross_entropy(network(inputs), target)
+
+    loss = loss_of(model, x)
+    loss.backward()
+    loss_of(reference, x.double()).backward()
+    reference_grads = dict(reference.named_parameters())
+    for parameter_name, parameter in model.named_parameters():
+        grad = parameter.grad
+        assert grad is not None, parameter_name
+        assert torch.isfinite(grad).all(), parameter_name
+        assert grad.abs().sum() > 0, parameter_name
+        expected = reference_grads[parameter_name].grad
+        scale = expected.abs().max().item()
+        torch.testing.assert_close(
+            grad.double(), expected, rtol=1e-3, atol=1e-4 * scale, msg=parameter_name
+        )
+
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter -= 0.01 * parameter.grad
+    assert loss_of(model, x).item() < loss.item()
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)

@@ -17,6 +17,7 @@ from dlcc.numpy_nn.losses import (  # noqa: E402
     log_softmax,
     softmax,
 )
+from dlcc.numpy_nn.module import BackwardBeforeForwardError  # noqa: E402
 
 DTYPES = [np.float64, np.float32]
 # (rtol, atol) per dtype for values and gradients
@@ -142,11 +143,11 @@ def test_constructor_and_backward_misuse_are_clear():
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
         CrossEntropyLoss(label_smoothing=1.5)
     loss_fn = MSELoss()
-    with pytest.raises(ValueError, match=r"MSELoss.backward: call forward"):
+    with pytest.raises(BackwardBeforeForwardError, match=r"MSELoss.backward called before forward"):
         loss_fn.backward()
     loss_fn(np.ones(3), np.zeros(3))
     loss_fn.backward()
-    with pytest.raises(ValueError, match="once per forward"):
+    with pytest.raises(BackwardBeforeForwardError, match="once per forward"):
         loss_fn.backward()
 
 

@@ -10,7 +10,13 @@ torch = pytest.importorskip("torch")
 lr_scheduler = torch.optim.lr_scheduler
 
 from dlcc.numpy_nn import optim  # noqa: E402
-from dlcc.numpy_nn.schedules import CosineWithWarmup, OneCycleLR, StepLR  # noqa: E402
+from dlcc.numpy_nn.schedules import (  # noqa: E402
+    CosineWithWarmup,
+    OneCycleLR,
+    StepLR,
+    cosine_with_warmup_lr,
+    onecycle_lr,
+)
 
 
 def make_optimizers(kind="SGD", lr=0.1, momentum=0.9):
@@ -200,3 +206,26 @@ def test_bad_settings_raise_clear_errors(build, message):
     optimizer, _ = make_optimizers(lr=0.1)
     with pytest.raises(ValueError, match=message):
         build(optimizer)
+
+
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize("anneal_strategy", ["cos", "linear"])
+def test_onecycle_lr_function_matches_torch_without_an_optimizer(anneal_strategy, three_phase):
+    settings = {"max_lr": 0.2, "total_steps": 40, "anneal_strategy": anneal_strategy}
+    _, torch_optimizer = make_optimizers()
+    theirs = lr_scheduler.OneCycleLR(torch_optimizer, three_phase=three_phase, **settings)
+    for step in range(settings["total_steps"]):  # torch's lr after `step` steps
+        ours = onecycle_lr(step, three_phase=three_phase, **settings)
+        assert ours == pytest.approx(theirs.get_last_lr()[0], rel=1e-12, abs=1e-15), step
+        torch_optimizer.step()
+        theirs.step()
+    with pytest.raises(ValueError, match="phase of zero length"):
+        onecycle_lr(0, total_steps=10, max_lr=0.1, pct_start=0.1)
+
+
+def test_cosine_with_warmup_lr_is_a_multiplier_by_default():
+    assert cosine_with_warmup_lr(0, 4, 14) == 0.0
+    assert cosine_with_warmup_lr(2, 4, 14) == 0.5
+    assert cosine_with_warmup_lr(4, 4, 14) == 1.0
+    assert cosine_with_warmup_lr(9, 4, 14) == pytest.approx(0.5)
+    assert cosine_with_warmup_lr(99, 4, 14, base_lr=0.3, min_lr=0.01) == pytest.approx(0.01)

@@ -75,7 +75,7 @@ def test_values_outside_their_choices_are_refused(tmp_path):
 
 
 def test_an_unknown_recipe_name_suggests_the_closest():
-    with pytest.raises(ConfigError, match=r"no recipe 'mnist_cn'.*Did you mean 'mnist_cnn'"):
+    with pytest.raises(ConfigError, match=r"no recipe 'mnist_cn' \(did you mean 'mnist_cnn'\?\)"):
         load_recipe("mnist_cn")
 
 

@@ -32,7 +32,6 @@ The course root is the directory that holds ``assignments/catalogue.toml``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlcc.course.errors import CourseError
+from dlcc.suggest import did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,7 +142,7 @@ class Catalogue:
         if assignment_id in self.assignments:
             return self.assignments[assignment_id]
         known = ", ".join(self.assignments) or "none"
-        hint = _suggestion(assignment_id, list(self.assignments))
+        hint = did_you_mean(assignment_id, list(self.assignments))
         raise CourseError(
             f"no assignment {assignment_id!r} in {self.path}{hint}; known assignments: {known}"
         )
@@ -307,7 +307,7 @@ def _graded_test(root: Path, tests_dir: str | None, entry: dict, context: str) -
     points = _positive(entry["points"], f"{context} points")
     visibility = entry["visibility"]
     if visibility not in VISIBILITIES:
-        hint = _suggestion(str(visibility), list(VISIBILITIES))
+        hint = did_you_mean(str(visibility), list(VISIBILITIES))
         raise CourseError(
             f"{context}: visibility must be 'public' or 'hidden'; got {visibility!r}{hint}"
         )
@@ -382,14 +382,9 @@ def _check_keys(table: dict, known: tuple[str, ...], context: str) -> None:
     for key in table:
         if key not in known:
             raise CourseError(
-                f"{context}: unknown key {key!r}{_suggestion(key, list(known))}; "
+                f"{context}: unknown key {key!r}{did_you_mean(key, list(known))}; "
                 f"known keys: {', '.join(known)}"
             )
-
-
-def _suggestion(word: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def render_catalogue(assignments: list[Assignment], header: str = "") -> str:

@@ -17,7 +17,6 @@ half-written release; the same inputs give byte-identical files.
 from __future__ import annotations
 
 import ast
-import difflib
 import os
 import re
 import shutil
@@ -37,6 +36,7 @@ from dlcc.course.catalogue import (
 )
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import has_fences, parse_regions, split_lines, strip_solutions
+from dlcc.suggest import did_you_mean
 
 SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"}
 SKIPPED_SUFFIXES = (".pyc", ".pyo", ".part")
@@ -88,8 +88,7 @@ def check_regions(root: Path, assignment: Assignment) -> None:
     for index, test in enumerate(assignment.tests):
         for name in test.regions or ():
             if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(name, sorted(known))
                 raise CourseError(
                     f"{CATALOGUE_PATH.as_posix()}: [{assignment.id}] tests[{index}] "
                     f"({test.test}): regions names {name!r}, which holds no solution region in "

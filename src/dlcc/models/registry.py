@@ -8,7 +8,6 @@ the valid options of each name are the keyword arguments of its class or functio
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from dlcc.models.common import ModelError, positive_int, positive_ints
 from dlcc.models.fcn import SmallFCN
 from dlcc.models.mlp import MLP
 from dlcc.models.resnet import PreActResNet, resnet20
+from dlcc.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def build_model(
     for key in options:
         if key not in valid:
             raise ModelError(
-                f"build_model({name!r}): unknown option {key!r}{_suggest(key, valid)}. "
+                f"build_model({name!r}): unknown option {key!r}{did_you_mean(key, valid)}. "
                 f"Valid options: {', '.join(valid) or 'none'}."
             )
     if entry.takes_shape:
@@ -89,12 +89,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 def _entry(name: str) -> ModelEntry:
     if name not in MODELS:
         raise ModelError(
-            f"unknown model {name!r}{_suggest(str(name), MODELS)}. "
+            f"unknown model {name!r}{did_you_mean(str(name), MODELS)}. "
             f"Valid models: {', '.join(model_names())}."
         )
     return MODELS[name]
-
-
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -28,7 +28,7 @@ from dlcc.numpy_nn.losses import (
     log_softmax,
     softmax,
 )
-from dlcc.numpy_nn.module import Module, manual_seed
+from dlcc.numpy_nn.module import BackwardBeforeForwardError, Module, manual_seed
 from dlcc.numpy_nn.normalization import BatchNorm1d, BatchNorm2d
 from dlcc.numpy_nn.optim import SGD, Adam, AdamW, RMSprop
 from dlcc.numpy_nn.pooling import AvgPool2d, MaxPool2d
@@ -41,6 +41,7 @@ __all__ = [
     "AdamW",
     "AvgPool2d",
     "BCEWithLogitsLoss",
+    "BackwardBeforeForwardError",
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",

@@ -101,6 +101,7 @@ class Conv2d(Module):
         # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self.require_forward("input")  # a clear error when forward has not run
         # BEGIN SOLUTION Conv2d.backward: add dL/dweight, dL/dbias to grads, return dL/dx
         x = self.input
         if self.cache is not None and self.cache[0] is x:

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from dlcc.numpy_nn.functional import sum_rows
-from dlcc.numpy_nn.module import Module, check_dtype, default_rng
+from dlcc.numpy_nn.module import BackwardBeforeForwardError, Module, check_dtype, default_rng
 
 
 def uniform_init(shape: tuple[int, ...], fan_in: int, dtype: np.dtype) -> np.ndarray:
@@ -54,6 +54,7 @@ class Linear(Module):
         # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self.require_forward("input")  # a clear error when forward has not run
         # BEGIN SOLUTION Linear.backward: add dL/dweight, dL/dbias to grads, return dL/dx
         x2d = self.input.reshape(-1, self.in_features)  # (M, in)
         grad2d = grad_out.reshape(-1, self.out_features)  # (M, out)
@@ -96,6 +97,7 @@ class ReLU(Module):
         # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self.require_forward("mask")  # a clear error when forward has not run
         # BEGIN SOLUTION ReLU.backward: dL/dx from dL/dy and the kept mask
         return grad_out * self.mask
         # END SOLUTION
@@ -119,7 +121,7 @@ class LeakyReLU(Module):
         return x * self.slope
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * self.slope
+        return grad_out * self.require_forward("slope")
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -141,6 +143,7 @@ class Sigmoid(Module):
         # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self.require_forward("output")  # a clear error when forward has not run
         # BEGIN SOLUTION Sigmoid.backward: dL/dx from dL/dy and the kept output
         return grad_out * self.output * (1 - self.output)
         # END SOLUTION
@@ -157,7 +160,8 @@ class Tanh(Module):
         return self.output
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out * (1 - self.output * self.output)
+        output = self.require_forward("output")
+        return grad_out * (1 - output * output)
 
 
 class Dropout(Module):
@@ -182,7 +186,8 @@ class Dropout(Module):
         return x * self.mask
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out if self.mask is None else grad_out * self.mask
+        mask = self.require_forward("mask")  # None in eval mode: the identity
+        return grad_out if mask is None else grad_out * mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -204,7 +209,7 @@ class Flatten(Module):
         return x.reshape(*x.shape[: self.start_dim], -1)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out.reshape(self.input_shape)
+        return grad_out.reshape(self.require_forward("input_shape"))
 
 
 class Sequential(Module):
@@ -231,8 +236,13 @@ class Sequential(Module):
         return x
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        for module in reversed(self.modules):
-            grad_out = module.backward(grad_out)
+        for index in reversed(range(len(self.modules))):
+            try:
+                grad_out = self.modules[index].backward(grad_out)
+            except BackwardBeforeForwardError as error:
+                raise BackwardBeforeForwardError(
+                    f"Sequential.backward called before forward: layer {index} says: {error}"
+                ) from None
             if grad_out is None:  # a first layer with needs_input_grad = False
                 return None
         return grad_out

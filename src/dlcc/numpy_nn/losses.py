@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlcc.numpy_nn.module import BackwardBeforeForwardError
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _REDUCTIONS = ("mean", "sum")
 
@@ -101,9 +103,9 @@ class Loss:
     def _take_saved(self) -> tuple:
         """What forward kept for backward; each forward allows one backward."""
         if self._saved is None:
-            raise ValueError(
-                f"{type(self).__name__}.backward: call forward(logits, target) first; "
-                "backward may be called once per forward."
+            raise BackwardBeforeForwardError(
+                f"{type(self).__name__}.backward called before forward: call "
+                "forward(logits, target) first; backward may be called once per forward."
             )
         saved, self._saved = self._saved, None
         return saved

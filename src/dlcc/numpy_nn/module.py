@@ -32,6 +32,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dlcc.errors import DlccError
+
 _rng = np.random.default_rng(0)
 
 
@@ -61,6 +63,14 @@ def check_dtype(dtype) -> np.dtype:
     return dtype
 
 
+class BackwardBeforeForwardError(DlccError, RuntimeError):
+    """``backward`` was called on a module or loss whose ``forward`` has not run.
+
+    Backward reads what forward kept (the input, a mask, ...), so there is nothing to
+    differentiate yet. Raised by `Module.require_forward` and by the losses.
+    """
+
+
 class Module:
     """Base class. Subclasses set ``params``/``buffers`` in ``__init__`` and
     implement ``forward`` and ``backward``."""
@@ -81,6 +91,20 @@ class Module:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
+
+    def require_forward(self, *names: str):
+        """What forward kept for backward: ``self.<name>`` for each name (one value, or a
+        tuple for several). Backward calls it first, so that a backward before any forward
+        raises `BackwardBeforeForwardError` naming the module, not a bare AttributeError.
+        """
+        kept = vars(self)
+        for name in names:
+            if name not in kept:
+                raise BackwardBeforeForwardError(
+                    f"{type(self).__name__}.backward called before forward: call forward(x) "
+                    f"first (backward needs self.{name}, which forward keeps)."
+                )
+        return kept[names[0]] if len(names) == 1 else tuple(kept[name] for name in names)
 
     # ---- parameters -------------------------------------------------------------
     def add_param(self, name: str, value: np.ndarray) -> None:

@@ -70,7 +70,7 @@ class _BatchNorm(Module):
         return normalized * weight + self._per_channel(self.params["bias"], x.ndim)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        normalized, inv_std, axes, count, was_training = self.cache
+        normalized, inv_std, axes, count, was_training = self.require_forward("cache")
         ndim = grad_out.ndim
         grad_weight = np.sum(grad_out * normalized, axis=axes)  # (C,)
         grad_bias = grad_out.sum(axis=axes)  # (C,)

@@ -25,7 +25,7 @@ class _Pool2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else pair(stride, "stride")
         self.padding = pair(padding, "padding")
-        self.cache = None  # what forward leaves for backward
+        self.cache = None  # what MaxPool2d's forward leaves for backward
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(
                 f"{type(self).__name__}: kernel_size and stride must be >= 1 and padding >= 0"
@@ -115,6 +115,7 @@ class MaxPool2d(_Pool2d):
         # END PROMPT
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self.require_forward("input")  # a clear error when forward has not run
         # BEGIN SOLUTION MaxPool2d.backward: each window's gradient goes to its first maximum
         x = self.input
         if self.cache is not None and self.cache[0] is x:
@@ -160,11 +161,11 @@ class AvgPool2d(_Pool2d):
     def forward(self, x: np.ndarray) -> np.ndarray:
         padded, windows = self._windows(x, fill=0.0)
         out = windows.sum(axis=(3, 4)) * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
-        self.cache = (x.shape, padded.shape)
+        self.shapes = (x.shape, padded.shape)  # backward needs only the shapes
         return out.transpose(0, 3, 1, 2)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_shape, padded_shape = self.cache
+        x_shape, padded_shape = self.require_forward("shapes")
         share = grad_out.transpose(0, 2, 3, 1) * (
             1.0 / (self.kernel_size[0] * self.kernel_size[1])
         )  # (N, Ho, Wo, C)

@@ -14,7 +14,10 @@ advances the count by one and sets the next. Whether one step is a batch or an
 epoch is the caller's choice; each class says what it was designed for.
 
 Every schedule computes the learning rate from the step count in closed form (no
-chaining of multiplications), so ``load_state_dict`` resumes it exactly.
+chaining of multiplications), so ``load_state_dict`` resumes it exactly. The formulas
+are plain functions, `cosine_with_warmup_lr` and `onecycle_lr`, written once here: the
+classes call them, and so does the PyTorch trainer's cosine schedule
+(`dlcc.training.schedules`), so the two tracks cannot drift apart.
 """
 
 from __future__ import annotations
@@ -23,7 +26,100 @@ import math
 
 import numpy as np
 
+# ---- the formulas -------------------------------------------------------------------------
+ONECYCLE_PCT_START = 0.3  # torch's OneCycleLR default; ScheduleConfig.pct_start uses it too
 
+
+def cosine_with_warmup_lr(
+    step: int,
+    warmup_steps: int,
+    total_steps: int,
+    base_lr: float = 1.0,
+    min_lr: float = 0.0,
+    warmup_start_factor: float = 0.0,
+) -> float:
+    """Linear warm-up to ``base_lr``, then a cosine decay to ``min_lr``, at ``step``.
+
+    With t = step and start = warmup_start_factor::
+
+        t <  warmup_steps:  lr = base_lr * (start + (1 - start) * t / warmup_steps)
+        t >= warmup_steps:  progress = min(1, (t - warmup_steps) / (total_steps - warmup_steps))
+                            lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2
+
+    The lr stays at ``min_lr`` after ``total_steps``. With the default ``base_lr=1`` it
+    is a multiplier of the peak lr, as ``torch.optim.lr_scheduler.LambdaLR`` wants.
+    """
+    if step < warmup_steps:
+        start = warmup_start_factor
+        return base_lr * (start + (1.0 - start) * step / warmup_steps)
+    decay_steps = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / decay_steps)
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _onecycle_phase_ends(total_steps: int, pct_start: float, three_phase: bool) -> list[float]:
+    """The step at which each phase of the 1cycle policy ends, as torch's ``OneCycleLR``."""
+    warmup_end = float(pct_start * total_steps) - 1
+    if three_phase:
+        ends = [warmup_end, float(2 * pct_start * total_steps) - 2, total_steps - 1]
+    else:
+        ends = [warmup_end, total_steps - 1]
+    phase_start = 0.0
+    for phase_end in ends:
+        if phase_end == phase_start:
+            raise ValueError(
+                f"OneCycleLR: total_steps={total_steps} with pct_start={pct_start} gives a "
+                "phase of zero length; use more steps or another pct_start."
+            )
+        phase_start = phase_end
+    return ends
+
+
+def _anneal_through_phases(
+    step: int, phase_ends: list[float], knots: list[float], anneal_strategy: str
+) -> float:
+    """The value at ``step`` going from ``knots[i]`` to ``knots[i + 1]`` over phase i."""
+    phase_start = 0.0
+    for i, phase_end in enumerate(phase_ends):
+        if step <= phase_end or i == len(phase_ends) - 1:
+            # Capped at 1: at step == total_steps torch extrapolates past the end of the
+            # last phase (a negative lr with linear annealing); here it stays at the final
+            # value. That lr is set after the last optimizer step anyway.
+            fraction = min(1.0, (step - phase_start) / (phase_end - phase_start))
+            start, end = knots[i], knots[i + 1]
+            if anneal_strategy == "cos":
+                return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
+            return (end - start) * fraction + start
+        phase_start = phase_end
+    raise AssertionError("unreachable")
+
+
+def onecycle_lr(
+    step: int,
+    total_steps: int,
+    max_lr: float,
+    pct_start: float = ONECYCLE_PCT_START,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    anneal_strategy: str = "cos",
+    three_phase: bool = False,
+) -> float:
+    """The 1cycle policy's lr after ``step`` optimizer steps, as torch's ``OneCycleLR``.
+
+    From ``max_lr / div_factor`` up to ``max_lr`` over the first ``pct_start`` of the
+    ``total_steps``, then down to ``max_lr / div_factor / final_div_factor`` (with
+    ``three_phase``, first back to the initial lr). ``anneal_strategy``: "cos" or "linear".
+    """
+    initial_lr = max_lr / div_factor
+    min_lr = initial_lr / final_div_factor
+    knots = (
+        [initial_lr, max_lr, initial_lr, min_lr] if three_phase else [initial_lr, max_lr, min_lr]
+    )
+    phase_ends = _onecycle_phase_ends(total_steps, pct_start, three_phase)
+    return _anneal_through_phases(step, phase_ends, knots, anneal_strategy)
+
+
+# ---- the schedulers ------------------------------------------------------------------------
 class LRScheduler:
     """Shared bits: ``optimizer``, ``base_lr`` (the lr when the schedule was built),
     ``last_step`` (number of ``step()`` calls), ``step``, ``get_lr``, state dicts.
@@ -103,13 +199,9 @@ class StepLR(LRScheduler):
 class CosineWithWarmup(LRScheduler):
     """Linear warm-up to the base lr, then a cosine decay to ``min_lr``.
 
-    Designed to be stepped once per **batch**. With t = ``last_step``::
-
-        t <  warmup_steps:  lr = base_lr * (start + (1 - start) * t / warmup_steps)
-        t >= warmup_steps:  progress = min(1, (t - warmup_steps) / (total_steps - warmup_steps))
-                            lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2
-
-    with start = ``warmup_start_factor`` (0 by default, as in Hugging Face's
+    Designed to be stepped once per **batch**. The lr at ``last_step`` is
+    `cosine_with_warmup_lr` (the formula is written there), with the warm-up starting at
+    ``warmup_start_factor`` times the base lr (0 by default, as in Hugging Face's
     ``get_cosine_schedule_with_warmup``). The lr stays at ``min_lr`` after
     ``total_steps``. base_lr is the optimizer's lr when the schedule is built.
     """
@@ -149,13 +241,13 @@ class CosineWithWarmup(LRScheduler):
         self._apply()
 
     def _lr_at(self, step: int) -> float:
-        if step < self.warmup_steps:
-            start = self.warmup_start_factor
-            return self.base_lr * (start + (1.0 - start) * step / self.warmup_steps)
-        decay_steps = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / decay_steps)
-        return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (
-            1.0 + math.cos(math.pi * progress)
+        return cosine_with_warmup_lr(
+            step,
+            self.warmup_steps,
+            self.total_steps,
+            self.base_lr,
+            self.min_lr,
+            self.warmup_start_factor,
         )
 
 
@@ -184,7 +276,7 @@ class OneCycleLR(LRScheduler):
         optimizer,
         max_lr: float,
         total_steps: int,
-        pct_start: float = 0.3,
+        pct_start: float = ONECYCLE_PCT_START,
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         anneal_strategy: str = "cos",
@@ -210,39 +302,19 @@ class OneCycleLR(LRScheduler):
                 f"{max_lr}, {div_factor}, {final_div_factor}."
             )
         self.total_steps = int(total_steps)
-        self.anneal_strategy = anneal_strategy
         self.max_lr = float(max_lr)
+        self.pct_start = float(pct_start)
+        self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
+        self.anneal_strategy = anneal_strategy
+        self.three_phase = bool(three_phase)
+        self.phase_ends = _onecycle_phase_ends(self.total_steps, pct_start, three_phase)
+        # The momentum falls while the lr rises, and back: its value at each phase boundary.
+        self.momentum_knots = [max_momentum, base_momentum, max_momentum]
+        if three_phase:
+            self.momentum_knots.append(max_momentum)
         self.initial_lr = self.max_lr / div_factor
         self.min_lr = self.initial_lr / final_div_factor
         self.base_lr = self.initial_lr
-
-        # (end step, start lr, end lr, start momentum, end momentum), as torch's phases.
-        warmup_end = float(pct_start * self.total_steps) - 1
-        if three_phase:
-            self.phases = [
-                (warmup_end, self.initial_lr, self.max_lr, max_momentum, base_momentum),
-                (
-                    float(2 * pct_start * self.total_steps) - 2,
-                    self.max_lr,
-                    self.initial_lr,
-                    base_momentum,
-                    max_momentum,
-                ),
-                (self.total_steps - 1, self.initial_lr, self.min_lr, max_momentum, max_momentum),
-            ]
-        else:
-            self.phases = [
-                (warmup_end, self.initial_lr, self.max_lr, max_momentum, base_momentum),
-                (self.total_steps - 1, self.max_lr, self.min_lr, base_momentum, max_momentum),
-            ]
-        phase_start = 0.0
-        for phase_end, *_ in self.phases:
-            if phase_end == phase_start:
-                raise ValueError(
-                    f"OneCycleLR: total_steps={total_steps} with pct_start={pct_start} gives a "
-                    "phase of zero length; use more steps or another pct_start."
-                )
-            phase_start = phase_end
 
         self.cycle_momentum = bool(cycle_momentum)
         if self.cycle_momentum:
@@ -262,24 +334,6 @@ class OneCycleLR(LRScheduler):
                 )
         self._apply()
 
-    def _phase_at(self, step: int) -> tuple[float, float, float, float, float]:
-        """(fraction of the phase done, start lr, end lr, start momentum, end momentum)."""
-        phase_start = 0.0
-        for i, (phase_end, *values) in enumerate(self.phases):
-            if step <= phase_end or i == len(self.phases) - 1:
-                # Capped at 1: at step == total_steps torch extrapolates past the end of
-                # the last phase (a negative lr with linear annealing); here it stays at
-                # the final value. That lr is set after the last optimizer step anyway.
-                fraction = min(1.0, (step - phase_start) / (phase_end - phase_start))
-                return (fraction, *values)
-            phase_start = phase_end
-        raise AssertionError("unreachable")
-
-    def _anneal(self, start: float, end: float, fraction: float) -> float:
-        if self.anneal_strategy == "cos":
-            return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
-        return (end - start) * fraction + start
-
     def _check_step(self, step: int) -> None:
         if step > self.total_steps:
             raise ValueError(
@@ -289,14 +343,23 @@ class OneCycleLR(LRScheduler):
 
     def _lr_at(self, step: int) -> float:
         self._check_step(step)
-        fraction, start_lr, end_lr, _, _ = self._phase_at(step)
-        return self._anneal(start_lr, end_lr, fraction)
+        return onecycle_lr(
+            step,
+            self.total_steps,
+            self.max_lr,
+            self.pct_start,
+            self.div_factor,
+            self.final_div_factor,
+            self.anneal_strategy,
+            self.three_phase,
+        )
 
     def get_momentum(self) -> float:
         """The momentum (or beta1) for the current step."""
         self._check_step(self.last_step)
-        fraction, _, _, start_momentum, end_momentum = self._phase_at(self.last_step)
-        return self._anneal(start_momentum, end_momentum, fraction)
+        return _anneal_through_phases(
+            self.last_step, self.phase_ends, self.momentum_knots, self.anneal_strategy
+        )
 
     def _apply(self) -> None:
         super()._apply()

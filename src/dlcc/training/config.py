@@ -17,7 +17,6 @@ are type-checked against the same fields, so a typo never trains silently with d
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,8 @@ from typing import Any
 import yaml
 
 from dlcc.errors import DlccError
+from dlcc.numpy_nn.schedules import ONECYCLE_PCT_START
+from dlcc.suggest import did_you_mean
 
 
 class ConfigError(DlccError):
@@ -75,7 +76,7 @@ class ScheduleConfig:
     warmup_epochs: float = 1.0  # cosine: linear warm-up length
     step_epochs: list = field(default_factory=list)  # step: epochs at which lr *= gamma
     gamma: float = 0.1  # step
-    pct_start: float = 0.25  # onecycle: fraction of steps spent warming up
+    pct_start: float = ONECYCLE_PCT_START  # onecycle: fraction of steps warming up (0.3)
     div_factor: float = 25.0  # onecycle: initial lr = lr / div_factor
     final_div_factor: float = 1e4  # onecycle: final lr = initial lr / final_div_factor
 
@@ -134,11 +135,9 @@ def find_recipe(name_or_path: str) -> Path:
     if candidate.is_file():
         return candidate
     names = recipe_names()
-    close = difflib.get_close_matches(name_or_path, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
-        f"no recipe {name_or_path!r}: expected a YAML file path or one of "
-        f"{', '.join(names) or '(none found in ' + str(recipes_dir()) + ')'}.{hint}"
+        f"no recipe {name_or_path!r}{did_you_mean(name_or_path, names)}: expected a YAML file "
+        f"path or one of {', '.join(names) or '(none found in ' + str(recipes_dir()) + ')'}."
     )
 
 
@@ -181,9 +180,7 @@ def _build(cls, raw: dict, where: str):
 
 
 def _unknown_key_message(key: str, valid: list[str], where: str) -> str:
-    close = difflib.get_close_matches(str(key), valid, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{where}: unknown key {key!r} (valid keys: {', '.join(valid)}){hint}"
+    return f"{where}: unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(valid)}"
 
 
 def _coerce(value: Any, hint, where: str):

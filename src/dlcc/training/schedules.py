@@ -2,6 +2,11 @@
 
 Stepping per batch matters for warm-up and one-cycle: over a short run an epoch-level
 schedule would move in a handful of large jumps.
+
+The trainer's schedules are torch's own ``OneCycleLR`` and ``LambdaLR`` over the
+formulas of `dlcc.numpy_nn.schedules`, written once there for both tracks.
+`onecycle_lr` below is Assignment 2's exercise (the learner writes the one-cycle
+formula, checked against torch's ``OneCycleLR``); the trainer does not call it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import math
 
 import torch
 
+from dlcc.numpy_nn.schedules import ONECYCLE_PCT_START, cosine_with_warmup_lr
 from dlcc.training.config import ScheduleConfig
 
 
@@ -56,24 +62,32 @@ def build_scheduler(
 
 
 def cosine_with_warmup(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Multiplier of the peak lr: linear 0 -> 1 over warm-up, then cosine 1 -> 0."""
-    if step < warmup_steps:
-        return (step + 1) / (warmup_steps + 1)
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    """Multiplier of the peak lr: linear warm-up to 1, then cosine 1 -> 0.
+
+    `dlcc.numpy_nn.schedules.cosine_with_warmup_lr` with the warm-up starting at
+    1 / (warmup_steps + 1), not 0, so that the first optimiser step already learns:
+    the multiplier is (step + 1) / (warmup_steps + 1) during warm-up.
+    """
+    return cosine_with_warmup_lr(
+        step, warmup_steps, total_steps, warmup_start_factor=1.0 / (warmup_steps + 1)
+    )
 
 
 def onecycle_lr(
     step: int,
     total_steps: int,
     peak_lr: float,
-    pct_start: float = 0.25,
+    pct_start: float = ONECYCLE_PCT_START,
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
 ) -> float:
     """The learning rate of the one-cycle policy (Smith & Topin, 2018) at optimiser step
     `step` (0-based), as ``torch.optim.lr_scheduler.OneCycleLR`` computes it (cosine
     annealing, two phases). A way to see, print or plot the schedule without an optimiser.
+
+    Assignment 2's exercise, graded against torch's ``OneCycleLR``; the trainer uses
+    torch's scheduler (`build_scheduler`), and the library's own copy of the formula is
+    `dlcc.numpy_nn.schedules.onecycle_lr`. The defaults are the same in all three.
 
     Warm-up: from initial = peak_lr / div_factor up to peak_lr, reached at step
     warmup_end = pct_start * total_steps - 1. Then down to

@@ -20,7 +20,6 @@ mappings for the others::
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from dlcc.errors import DlccError
+from dlcc.suggest import did_you_mean
 
 
 class TransformError(DlccError):
@@ -113,7 +113,7 @@ class RandomCrop:
         if padding_mode not in self.padding_modes:
             raise TransformError(
                 f"random_crop padding_mode: expected one of {', '.join(self.padding_modes)}, "
-                f"received {padding_mode!r}{_suggest(str(padding_mode), self.padding_modes)}."
+                f"received {padding_mode!r}{did_you_mean(str(padding_mode), self.padding_modes)}."
             )
         self.padding = padding
         self.padding_mode = padding_mode
@@ -367,7 +367,7 @@ def _build_one(entry, index: int):
         )
     if name not in TRANSFORMS:
         raise TransformError(
-            f"{where}: unknown transform {name!r}{_suggest(str(name), TRANSFORMS)}. "
+            f"{where}: unknown transform {name!r}{did_you_mean(str(name), TRANSFORMS)}. "
             f"Valid names: {', '.join(transform_names())}."
         )
     transform_class = TRANSFORMS[name]
@@ -380,7 +380,7 @@ def _build_one(entry, index: int):
     for key in options:
         if key not in parameters:
             raise TransformError(
-                f"{where} ({name}): unknown option {key!r}{_suggest(str(key), parameters)}. "
+                f"{where} ({name}): unknown option {key!r}{did_you_mean(str(key), parameters)}. "
                 f"Valid options: {', '.join(parameters)}."
             )
     missing = [key for key, p in parameters.items() if p.default is p.empty and key not in options]
@@ -390,8 +390,3 @@ def _build_one(entry, index: int):
         return transform_class(**options)
     except TransformError as error:
         raise TransformError(f"{where}: {error}") from None
-
-
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

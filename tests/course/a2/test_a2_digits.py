@@ -20,7 +20,7 @@ SMOKE_RECIPE = {
     "data": {"dataset": "digits", "batch_size": 64, "augment": [{"random_crop": {"padding": 1}}]},
     "model": {"name": "small_cnn", "options": {"widths": [16, 32], "dropout": 0.1}},
     "optim": {"name": "adamw", "lr": 0.03, "weight_decay": 0.0005},
-    "schedule": {"name": "onecycle"},
+    "schedule": {"name": "onecycle", "pct_start": 0.25},
     "train": {"epochs": 6, "seed": 0, "device": "cpu", "threads": 1, "progress": False},
 }
 
