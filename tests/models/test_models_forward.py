@@ -43,8 +43,24 @@ def images(shape, batch: int = 4, seed: int = 0) -> torch.Tensor:
 
 
 def test_every_registered_model_is_covered():
-    assert set(SMALL_OPTIONS) == set(model_names())
-    assert {name for name, _ in CONFIGS} == set(model_names())
+    assert set(SMALL_OPTIONS) == set(model_names("classes"))
+    assert {name for name, _ in CONFIGS} == set(model_names("classes"))
+    assert set(DENSE) == set(model_names("dense"))
+
+
+DENSE = {"small_fcn": [{}, {"widths": (4,), "batch_norm": False}]}
+
+
+@pytest.mark.parametrize("name", sorted(DENSE))
+def test_dense_models_keep_the_image_size_and_train(name):
+    for options in DENSE[name]:
+        torch.manual_seed(0)
+        model = build_model(name, (3, 13, 17), 2, **options)
+        outputs = model(images((3, 13, 17), batch=2))
+        assert outputs.shape == (2, 2, 13, 17), options
+        outputs.square().mean().backward()
+        for parameter_name, parameter in model.named_parameters():
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0, parameter_name
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)

@@ -27,6 +27,7 @@ class ModelEntry:
     constructor: Callable[..., nn.Module]  # the class or function that builds the model
     takes_shape: bool  # True: gets in_shape=(C, H, W); False: gets in_channels=C
     summary: str  # one line for listings
+    output: str = "classes"  # "classes": (N, num_classes); "dense": (N, num_classes, H, W)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -34,16 +35,16 @@ MODELS: dict[str, ModelEntry] = {
     "small_cnn": ModelEntry(SmallCNN, False, "conv-BN-ReLU blocks, strided, global pool"),
     "preact_resnet": ModelEntry(PreActResNet, False, "pre-activation ResNet (default: 18)"),
     "resnet20": ModelEntry(resnet20, False, "CIFAR ResNet-20 of He et al. (0.27M params)"),
-    "small_fcn": ModelEntry(SmallFCN, False, "dense: conv-BN-ReLU blocks at full size, 1x1 head"),
+    "small_fcn": ModelEntry(SmallFCN, False, "conv-BN-ReLU blocks at full size, 1x1 head", "dense"),
 }
 
 # Arguments the registry fills in itself; everything else a constructor takes is an option.
 _SUPPLIED = ("in_shape", "in_channels", "num_classes")
 
 
-def model_names() -> list[str]:
-    """The names ``build_model`` accepts, sorted."""
-    return sorted(MODELS)
+def model_names(output: str | None = None) -> list[str]:
+    """The names ``build_model`` accepts, sorted; `output` keeps "classes" or "dense" ones."""
+    return sorted(name for name, entry in MODELS.items() if output in (None, entry.output))
 
 
 def model_options(name: str) -> dict[str, object]:

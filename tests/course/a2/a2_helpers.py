@@ -5,8 +5,6 @@ formulas and plain PyTorch, so each test grades only the region(s) it names.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import torch
 from torch import nn
 

@@ -7,6 +7,7 @@ The loop, the run directory, resume and DDP come with it; see DESIGN.md.
 from __future__ import annotations
 
 from dlcc.runs.history import MODES
+from dlcc.suggest import did_you_mean
 from dlcc.training.config import Config, ConfigError
 from dlcc.training.tasks.base import Reporter, Task
 from dlcc.training.tasks.classification import ClassificationTask
@@ -20,13 +21,12 @@ TASKS: dict[str, type[Task]] = {
 
 def build_task(config: Config, data) -> Task:
     """The task a config names, built for `data` (its classes), with the recipe's options."""
-    import difflib
-
     name = config.task.name
     if name not in TASKS:
-        close = difflib.get_close_matches(name, list(TASKS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"task.name: expected one of {', '.join(TASKS)}, got {name!r}{hint}")
+        raise ConfigError(
+            f"task.name: expected one of {', '.join(TASKS)}, got {name!r}"
+            f"{did_you_mean(name, TASKS)}"
+        )
     options = dict(config.task.options)
     if name == "classification":
         options.setdefault("label_smoothing", config.train.label_smoothing)
