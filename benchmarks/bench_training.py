@@ -6,7 +6,7 @@ when present, else random MNIST-shaped tensors, said in the output), the same op
 turns, round after round, so a slow phase of this noisy machine hits them all alike:
 
   minimal   for x, y in batches: zero_grad, forward, cross-entropy, backward, step
-  dlcc      dlcc.training.loop.train_one_epoch (its NaN check, metrics, accumulation logic)
+  dlcc      dlcc.training.loop.train_one_epoch (the task, NaN check, metrics, accumulation)
   lightning lightning.Trainer(max_epochs=1).fit on a LightningModule with the same step
 
 Reported: images per second (median over rounds) and each ratio to the minimal loop.
@@ -28,17 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from dlcc.models import build_model
+from dlcc.runs import BestTracker, History
 from dlcc.training.config import config_from_dict
 from dlcc.training.data import ArrayDataset, ShardedShuffleSampler, make_loader
-from dlcc.training.distributed import DistInfo
-from dlcc.training.loop import train_one_epoch
+from dlcc.training.loop import EpochContext, train_one_epoch
+from dlcc.training.state import RunState
+from dlcc.training.tasks import ClassificationTask
 
 WIDTHS = [32, 64, 128]
 
@@ -77,25 +78,19 @@ def run_minimal(loader) -> float:
 
 
 def run_dlcc(loader, config) -> float:
+    """The loop with its task indirection: ClassificationTask's loss and torchmetrics accuracy."""
     model, optimizer = fresh_model_and_optimizer()
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
-    state = {"epoch": 0, "step": 0}
-    start = time.perf_counter()
-    train_one_epoch(
-        model,
-        loader,
-        optimizer,
-        None,
-        scaler,
+    context = EpochContext(
+        task=ClassificationTask(10, label_smoothing=config.train.label_smoothing),
+        optimizer=optimizer,
+        scheduler=None,
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
         device=torch.device("cpu"),
-        augment=None,
-        generator=None,
-        autocast=nullcontext,
-        config=config,
-        state=state,
-        info=DistInfo(),
-        progress=False,
+        accumulate=config.train.accumulate,
     )
+    state = RunState(History(["epoch"]), BestTracker("val_accuracy", "max"))
+    start = time.perf_counter()
+    train_one_epoch(model, loader, context, state)
     return time.perf_counter() - start
 
 
@@ -208,10 +203,8 @@ def bench_ddp(epochs: int) -> dict:
                 env=environment,
                 stdout=subprocess.DEVNULL,
             )
-            history = json.loads((out / "history.json").read_text())
-            results[name] = statistics.median(
-                history["images_per_second"][1:] or history["images_per_second"]
-            )
+            speeds = json.loads((out / "history.json").read_text())["columns"]["samples_per_second"]
+            results[name] = statistics.median(speeds[1:] or speeds)
         names = list(results)
         return {
             "images_per_second": results,
