@@ -12,3 +12,12 @@ class DlccError(Exception):
 
 class DataError(DlccError):
     """A dataset is missing, truncated, or fails its checksum."""
+
+
+class TrainingDiverged(DlccError):
+    """The loss became NaN or infinite during training.
+
+    Raised by both trainers (`dlcc.numpy_nn.train.fit` and the PyTorch loop) with the
+    epoch, step and learning rate where it happened. The checkpoint of the last finished
+    epoch is left as it was, so lowering the learning rate and starting again is safe.
+    """

@@ -27,20 +27,41 @@ def _save(figure, path: str | Path) -> Path:
     return Path(path)
 
 
+_NOT_METRICS = ("epoch", "lr", "seconds")
+
+
 def plot_history(history: dict, path: str | Path) -> Path:
-    """Loss and accuracy per epoch, train and validation, side by side."""
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
-    epochs = history["epoch"]
-    for axis, key, title in [(loss_axis, "loss", "loss"), (accuracy_axis, "accuracy", "accuracy")]:
-        axis.plot(epochs, history[f"train_{key}"], marker="o", label="train")
-        if history.get(f"val_{key}"):
-            axis.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+    """Per-epoch curves: a panel for each metric X, with train_X and val_X (loss first).
+
+    `history` is `dlcc.runs.history.History.to_dict()`: ``{"columns": {"epoch": [...],
+    "train_loss": [...], "val_loss": [...], ...}, "best_epoch": 3, ...}``. A column that
+    is all None (no validation split) draws no curve; the best epoch is a dashed line.
+    """
+    # A flat {"epoch": [...], ...} (the torch trainer before dlcc.runs) is read the same way.
+    columns = history.get("columns", history)
+    epochs = columns["epoch"]
+    metrics: list[str] = []
+    for name in columns:
+        split, _, metric = name.partition("_")
+        if split in ("train", "val") and metric and name not in _NOT_METRICS:
+            if metric not in metrics and any(value is not None for value in columns[name]):
+                metrics.append(metric)
+    metrics.sort(key=lambda metric: metric != "loss")  # stable: loss first, then as declared
+    figure, axes = plt.subplots(
+        1, max(1, len(metrics)), figsize=(5 * max(1, len(metrics)), 3.8), squeeze=False
+    )
+    for axis, metric in zip(axes.flat, metrics, strict=False):
+        for split, label in (("train", "train"), ("val", "validation")):
+            values = columns.get(f"{split}_{metric}")
+            if values and any(value is not None for value in values):
+                points = [(e, v) for e, v in zip(epochs, values, strict=False) if v is not None]
+                axis.plot(*zip(*points, strict=True), marker="o", label=label)
+        if history.get("best_epoch"):
+            axis.axvline(history["best_epoch"], color="grey", linestyle="--", linewidth=1)
         axis.set_xlabel("epoch")
-        axis.set_title(title)
+        axis.set_title(metric)
         axis.grid(alpha=0.3)
         axis.legend()
-    if history.get("best_epoch"):
-        loss_axis.axvline(history["best_epoch"], color="grey", linestyle="--", linewidth=1)
     return _save(figure, path)
 
 
