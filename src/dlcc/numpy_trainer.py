@@ -138,7 +138,12 @@ RESUME_FREE = ["data.data_dir", "train.progress"]
 
 def register(commands) -> None:
     """Add ``dlcc numpy train`` to the top-level sub-parsers."""
-    from dlcc.cli import add_data_dir_argument
+    try:  # shared options live in dlcc.cli_options where the checkout has it
+        from dlcc.cli_options import add_data_dir_argument
+    except ModuleNotFoundError as error:
+        if error.name != "dlcc.cli_options":
+            raise
+        from dlcc.cli import add_data_dir_argument
 
     numpy_cmd = commands.add_parser("numpy", help="the from-scratch NumPy library")
     numpy_commands = numpy_cmd.add_subparsers(dest="numpy_command", required=True)
@@ -295,6 +300,8 @@ def _check_settings(settings: dict) -> None:
         raise DlccError(f"--patience must be >= 1, got {settings['patience']}")
     if settings["monitor"] not in MONITORS:
         raise DlccError(f"--monitor must be one of {', '.join(MONITORS)}")
+    if settings["mode"] not in ("max", "min"):
+        raise DlccError(f"--mode must be max or min, got {settings['mode']!r}")
 
 
 def _load_data(dataset: str, data_dir, seed: int):
