@@ -26,6 +26,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	touch $@
 
 demo: install
+	rm -rf runs/demo  # a finished run is never overwritten: start afresh
 	$(VENV)/bin/dlcc numpy train --model cnn --dataset digits --out runs/demo
 
 lint: install

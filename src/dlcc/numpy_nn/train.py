@@ -2,14 +2,16 @@
 
 One epoch is: shuffle, then for each mini-batch
     `train_step` (forward -> loss -> backward -> L2 term -> optimizer step) -> schedule step,
-then evaluate on the validation split, save a checkpoint, and maybe stop early.
+then evaluate on the validation split, ask the `BestTracker` whether this is the best
+epoch so far (and whether to stop early), and save the checkpoints.
 
 Everything a run needs to continue exactly where it stopped (weights, optimiser and
-schedule state, both random generators, the history) goes into one ``.npz`` file,
-written atomically, so ``fit(..., resume=True)`` after a crash ends with the same
-weights as a run that never stopped.
+schedule state, both random generators, the history, the tracker's "best" and early
+stopping state) goes into one ``.npz`` file, written atomically, so
+``fit(..., resume=True)`` after a crash ends with the same weights, the same best epoch
+and the same stopping epoch as a run that never stopped.
 
-Dependencies: NumPy, plus tqdm for the progress bar.
+Dependencies: NumPy only. tqdm draws progress bars when it is installed.
 """
 
 from __future__ import annotations
@@ -17,48 +19,76 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from dlcc.atomic import atomic_write, remove_stale_temporaries, write_text_atomic
-from dlcc.errors import DlccError
+from dlcc.atomic import atomic_write, remove_stale_temporaries
+from dlcc.errors import DlccError, TrainingDiverged
 from dlcc.numpy_nn import module as module_state
 from dlcc.numpy_nn.module import Module
+from dlcc.runs.history import BestTracker, History
 
 LAST_CHECKPOINT = "last.npz"
 BEST_CHECKPOINT = "best.npz"
+# The columns of the History that `fit` returns: one row per completed epoch. Validation
+# values are None when there is no validation split.
+HISTORY_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "seconds",
+]
+MONITORABLE = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+__all__ = [
+    "BEST_CHECKPOINT",
+    "HISTORY_COLUMNS",
+    "LAST_CHECKPOINT",
+    "EvalResult",
+    "History",
+    "TrainingDiverged",
+    "add_l2_penalty",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "train_step",
+]
 
 
-class TrainingDiverged(DlccError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+class _NoBar:
+    """Stands in for a tqdm bar when there is none: iterates, and ignores the rest."""
+
+    def __init__(self, iterable):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def set_postfix(self, **values) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
-@dataclass
-class History:
-    """Per-epoch metrics. Every list has one entry per completed epoch."""
+def progress_bar(iterable, *, total: int, desc: str, enabled: bool):
+    """A tqdm bar over `iterable` when `enabled` and tqdm is installed; else a plain loop.
 
-    epoch: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    stopped_early: bool = False
-    best_epoch: int | None = None
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> History:
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2))
+    tqdm is imported here, not at the top: the library must work with NumPy alone.
+    """
+    if not enabled:
+        return _NoBar(iterable)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar(iterable)
+    # disable=None: off when the output is not a terminal.
+    return tqdm(iterable, total=total, desc=desc, disable=None, leave=False, unit="batch")
 
 
 @dataclass
@@ -190,13 +220,11 @@ def evaluate(
     was_training = model.training
     model.eval()
     total_loss, predictions = 0.0, []
-    batches = tqdm(
+    batches = progress_bar(
         iterate_minibatches(x, y, batch_size, rng=None),
         total=math.ceil(len(x) / batch_size),
         desc="evaluate",
-        disable=None if progress else True,
-        leave=False,
-        unit="batch",
+        enabled=progress,
     )
     try:
         for x_batch, y_batch in batches:
@@ -222,6 +250,8 @@ def fit(
     scheduler=None,
     l2: float = 0.0,
     early_stopping_patience: int | None = None,
+    monitor: str = "val_loss",
+    mode: str = "min",
     overfit_one_batch: bool = False,
     seed: int = 0,
     checkpoint_dir: str | Path | None = None,
@@ -232,15 +262,21 @@ def fit(
     """Train ``model`` with mini-batch gradient descent and return its `History`.
 
     - ``train_data`` = (x (N, ...), y (N,)); ``val_data`` likewise, optional.
+    - The History (`dlcc.runs.history.History`) has the columns `HISTORY_COLUMNS`, one
+      row per epoch: ``history.train_loss[-1]``, ``history.val_accuracy``, ...; the
+      validation values are None without ``val_data``.
     - ``scheduler`` is stepped once per batch (OneCycle, cosine with warm-up).
     - ``l2`` adds ``l2/2 * ||W||^2`` over weight matrices/kernels to the loss, i.e.
       ``l2 * W`` to their gradients (the data loss is what is reported).
-    - ``early_stopping_patience``: stop after that many epochs without a lower val
-      loss, then restore the best weights.
+    - "Best" is declared: the epoch with the lowest (``mode="min"``) or highest
+      (``"max"``) value of the history column ``monitor``; ``history.best_epoch`` says
+      which. Without the monitored value (no validation split) the latest epoch is best.
+    - ``early_stopping_patience``: stop after that many epochs without a better
+      monitored value, then restore the best weights.
     - ``overfit_one_batch``: train on the first ``batch_size`` samples only, without
       shuffling: a correct model drives their loss towards 0 (the first debugging step).
     - ``checkpoint_dir``: save ``last.npz`` (everything, each epoch) and ``best.npz``
-      (the weights with the lowest val loss); ``resume=True`` continues from ``last.npz``.
+      (the best epoch's weights); ``resume=True`` continues from ``last.npz``.
     - A NaN or infinite loss stops training with `TrainingDiverged`; the checkpoint of
       the last finished epoch is left as it was.
     """
@@ -251,6 +287,9 @@ def fit(
         )
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"fit: need epochs >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    if monitor not in MONITORABLE:
+        raise ValueError(f"fit: monitor must be one of {', '.join(MONITORABLE)}, got {monitor!r}")
+    tracker = BestTracker(monitor, mode, patience=early_stopping_patience)
     if overfit_one_batch:
         # BEGIN SOLUTION fit.overfit_one_batch: keep only the first batch, and no validation
         x_train, y_train = x_train[:batch_size], y_train[:batch_size]
@@ -262,37 +301,40 @@ def fit(
         # END PROMPT
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if checkpoint_dir is not None:  # leftovers of a process killed while writing
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
         for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
             remove_stale_temporaries(checkpoint_dir / name)
 
     module_state.manual_seed(seed)  # dropout masks
     shuffle_rng = np.random.default_rng(seed)
-    history = History()
-    best_val_loss, epochs_without_improvement, start_epoch = math.inf, 0, 1
+    history = History(HISTORY_COLUMNS)
+    best_weights = None  # in memory, for early stopping without a checkpoint_dir
     if resume and checkpoint_dir is not None and (checkpoint_dir / LAST_CHECKPOINT).exists():
         saved = load_checkpoint(checkpoint_dir / LAST_CHECKPOINT, model, optimizer, scheduler)
         shuffle_rng = saved["shuffle_rng"]
         history = saved["history"]
-        best_val_loss = saved["best_val_loss"]
-        epochs_without_improvement = saved["epochs_without_improvement"]
-        start_epoch = history.epoch[-1] + 1 if history.epoch else 1
-        log(f"resumed from {checkpoint_dir / LAST_CHECKPOINT} after epoch {start_epoch - 1}")
+        try:
+            tracker.load_state_dict(saved["best_tracker"])
+        except ValueError as error:
+            raise DlccError(
+                f"cannot resume from {checkpoint_dir / LAST_CHECKPOINT}: {error}"
+            ) from None
+        log(f"resumed from {checkpoint_dir / LAST_CHECKPOINT} after epoch {len(history)}")
+    start_epoch = history.epoch[-1] + 1 if len(history) else 1
 
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
     for epoch in range(start_epoch, epochs + 1):
-        if history.stopped_early:
+        if tracker.should_stop:
             break
         started = time.perf_counter()
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         rng = None if overfit_one_batch else shuffle_rng
-        bar = tqdm(
+        bar = progress_bar(
             iterate_minibatches(x_train, y_train, batch_size, rng),
             total=steps_per_epoch,
             desc=f"epoch {epoch}/{epochs}",
-            disable=None if progress else True,  # None: off when not a terminal
-            leave=False,
-            unit="batch",
+            enabled=progress,
         )
         for step, (x_batch, y_batch) in enumerate(bar, start=1):
             loss, logits = train_step(model, loss_fn, optimizer, x_batch, y_batch, l2)
@@ -317,32 +359,28 @@ def fit(
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
         bar.close()
 
-        history.epoch.append(epoch)
-        history.train_loss.append(loss_sum / max(seen, 1))
-        history.train_accuracy.append(correct / max(seen, 1))
-        history.lr.append(float(optimizer.lr))
-        improved = False
-        if val_data is not None:
-            result = evaluate(model, loss_fn, *val_data)
-            history.val_loss.append(result.loss)
-            history.val_accuracy.append(result.accuracy)
-            improved = result.loss < best_val_loss
-            if improved:
-                best_val_loss, epochs_without_improvement = result.loss, 0
-                history.best_epoch = epoch
-            else:
-                epochs_without_improvement += 1
-            if (
-                early_stopping_patience is not None
-                and epochs_without_improvement >= early_stopping_patience
-            ):
-                history.stopped_early = True
-        history.seconds.append(time.perf_counter() - started)
+        lr = float(optimizer.lr)
+        val = evaluate(model, loss_fn, *val_data) if val_data is not None else None
+        row = dict(
+            epoch=epoch,
+            train_loss=loss_sum / max(seen, 1),
+            train_accuracy=correct / max(seen, 1),
+            val_loss=val.loss if val is not None else None,
+            val_accuracy=val.accuracy if val is not None else None,
+            lr=lr,
+        )
+        improved = tracker.update(epoch, row[monitor])
+        history.append(**row, seconds=time.perf_counter() - started)
+        history.best_epoch, history.stopped_early = tracker.best_epoch, tracker.stopped_early
         log(_epoch_summary(history))
 
+        if improved and checkpoint_dir is None and early_stopping_patience is not None:
+            best_weights = {key: np.copy(value) for key, value in model.state_dict().items()}
         if checkpoint_dir is not None:
             if improved:
-                save_npz_atomic(checkpoint_dir / BEST_CHECKPOINT, _prefixed("model.", model))
+                best = _prefixed("model.", model)
+                best["meta.epoch"] = np.array(epoch)
+                save_npz_atomic(checkpoint_dir / BEST_CHECKPOINT, best)
             save_checkpoint(
                 checkpoint_dir / LAST_CHECKPOINT,
                 model,
@@ -350,25 +388,31 @@ def fit(
                 scheduler,
                 shuffle_rng,
                 history,
-                best_val_loss,
-                epochs_without_improvement,
+                tracker,
             )
 
-    if history.stopped_early and checkpoint_dir is not None:
-        best = load_npz(checkpoint_dir / BEST_CHECKPOINT)
-        model.load_state_dict(_unprefixed("model.", best))
-        log(f"early stopping: restored the weights of epoch {history.best_epoch}")
+    if history.stopped_early and history.best_epoch != (
+        history.epoch[-1] if len(history) else None
+    ):
+        if checkpoint_dir is not None:
+            best_weights = _unprefixed("model.", load_npz(checkpoint_dir / BEST_CHECKPOINT))
+        if best_weights is not None:
+            model.load_state_dict(best_weights)
+            log(f"early stopping: restored the weights of epoch {history.best_epoch}")
     return history
 
 
 def _epoch_summary(history: History) -> str:
+    row = history.last()
     text = (
-        f"epoch {history.epoch[-1]:3d}  train loss {history.train_loss[-1]:.4f} "
-        f"acc {history.train_accuracy[-1]:.4f}"
+        f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f} "
+        f"acc {row['train_accuracy']:.4f}"
     )
-    if history.val_loss:
-        text += f"  val loss {history.val_loss[-1]:.4f} acc {history.val_accuracy[-1]:.4f}"
-    return text + f"  lr {history.lr[-1]:.3g}  {history.seconds[-1]:.2f}s"
+    if row["val_loss"] is not None:
+        text += f"  val loss {row['val_loss']:.4f}"
+    if row["val_accuracy"] is not None:
+        text += f" acc {row['val_accuracy']:.4f}"
+    return text + f"  lr {row['lr']:.3g}  {row['seconds']:.2f}s"
 
 
 def _prefixed(prefix: str, obj) -> dict[str, np.ndarray]:
@@ -386,27 +430,27 @@ def save_checkpoint(
     scheduler,
     shuffle_rng: np.random.Generator,
     history: History,
-    best_val_loss: float,
-    epochs_without_improvement: int,
+    tracker: BestTracker,
 ) -> None:
-    """Everything needed to resume, in one atomically written ``.npz``."""
+    """Everything needed to resume, in one atomically written ``.npz`` (no pickle)."""
     arrays = _prefixed("model.", model)
     arrays.update(_prefixed("optimizer.", optimizer))
     if scheduler is not None:
         arrays.update(_prefixed("scheduler.", scheduler))
+    arrays["meta.epoch"] = np.array(history.epoch[-1] if len(history) else 0)
     arrays["meta.shuffle_rng"] = _generator_state_to_array(shuffle_rng)
     arrays["meta.library_rng"] = _generator_state_to_array(module_state.default_rng())
     arrays["meta.history"] = np.array(json.dumps(history.to_dict()))
-    arrays["meta.best_val_loss"] = np.array(best_val_loss)
-    arrays["meta.epochs_without_improvement"] = np.array(epochs_without_improvement)
+    arrays["meta.best_tracker"] = np.array(json.dumps(tracker.state_dict()))
     save_npz_atomic(path, arrays)
 
 
 def load_checkpoint(path: Path, model: Module, optimizer=None, scheduler=None) -> dict:
     """Restore a `save_checkpoint` file into ``model`` (and optimiser, schedule).
 
-    Returns the training-loop state: shuffle_rng, history, best_val_loss,
-    epochs_without_improvement. Raises DlccError when the file does not fit the model.
+    Returns the training-loop state: shuffle_rng, history (a `History`) and best_tracker
+    (a `BestTracker.state_dict()`); ``{}`` for a weights-only file such as best.npz.
+    Raises DlccError when the file is unreadable or does not fit the model.
     """
     arrays = load_npz(path)
     try:
@@ -421,9 +465,35 @@ def load_checkpoint(path: Path, model: Module, optimizer=None, scheduler=None) -
         module_state.default_rng().bit_generator.state = json.loads(str(arrays["meta.library_rng"]))
     if "meta.history" not in arrays:  # a weights-only file such as best.npz
         return {}
+    if "meta.best_tracker" not in arrays:
+        raise DlccError(
+            f"checkpoint {path} comes from an older dlcc (no best-epoch state); "
+            "delete it to start afresh"
+        )
+    try:
+        history = History.from_dict(json.loads(str(arrays["meta.history"])))
+    except ValueError as error:
+        raise DlccError(f"checkpoint {path}: {error}") from None
     return dict(
         shuffle_rng=_generator_from_array(arrays["meta.shuffle_rng"]),
-        history=History.from_dict(json.loads(str(arrays["meta.history"]))),
-        best_val_loss=float(arrays["meta.best_val_loss"]),
-        epochs_without_improvement=int(arrays["meta.epochs_without_improvement"]),
+        history=history,
+        best_tracker=json.loads(str(arrays["meta.best_tracker"])),
     )
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch whose weights a checkpoint (last.npz or best.npz) holds, read cheaply."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "meta.epoch" in data.files:
+                return int(data["meta.epoch"])
+            if "meta.history" in data.files:
+                return len(History.from_dict(json.loads(str(data["meta.history"]))))
+    except FileNotFoundError:
+        raise DlccError(f"checkpoint {path} does not exist") from None
+    except Exception as error:
+        raise DlccError(
+            f"checkpoint {path} is unreadable ({type(error).__name__}: {error}). "
+            "It may be truncated or from another program."
+        ) from None
+    raise DlccError(f"checkpoint {path} does not say which epoch it holds")
