@@ -72,3 +72,12 @@ def broadcast_flag(flag: bool, info: DistInfo) -> bool:
     value = torch.tensor([1 if flag else 0])
     dist.broadcast(value, src=0)
     return bool(value.item())
+
+
+def broadcast_object(value, info: DistInfo):
+    """Rank 0's picklable `value` (e.g. a checkpoint it read), on every rank."""
+    if not info.enabled:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from dlcc.errors import TrainingDiverged
 from dlcc.runs import BestTracker, History, RunDir, prepare_run_dir, write_history
 from dlcc.training import distributed
-from dlcc.training.checkpoint import CheckpointError, save_checkpoint
+from dlcc.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dlcc.training.config import Config, ConfigError
 from dlcc.training.data import EvalSampler, ShardedShuffleSampler, load_data, make_loader
 from dlcc.training.logging import FileLogger, MetricsLogger, MultiLogger
@@ -321,7 +321,10 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         tracker=BestTracker(monitor, mode, patience=config.train.patience),
     )
     if resume:
-        restore(resume, model, optimizer, scheduler, scaler, state, config, device)
+        # Rank 0 reads it and sends it: the other machines need no shared filesystem.
+        checkpoint = load_checkpoint(resume) if info.is_main else None
+        checkpoint = distributed.broadcast_object(checkpoint, info)
+        restore(checkpoint, resume, model, optimizer, scheduler, scaler, state, config, device)
         if info.is_main:
             print(f"resuming {run.root} after epoch {state.epoch} of {config.train.epochs}")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from dlcc.runs.history import BestTracker, History
-from dlcc.training.checkpoint import load_checkpoint, load_model_weights
+from dlcc.training.checkpoint import load_model_weights
 
 
 @dataclass
@@ -47,9 +47,11 @@ def checkpoint_state(model, optimizer, scheduler, scaler, state: RunState, confi
     }
 
 
-def restore(path, model, optimizer, scheduler, scaler, state: RunState, config, device) -> None:
-    """Load checkpoint `path` into the model, optimiser, schedule, scaler, RNGs and `state`."""
-    checkpoint = load_checkpoint(path)
+def restore(
+    checkpoint: dict, path, model, optimizer, scheduler, scaler, state: RunState, config, device
+) -> None:
+    """Load `checkpoint` (read from `path`) into the model, optimiser, schedule, scaler, RNGs
+    and `state`."""
     load_model_weights(model, checkpoint, path, config.model.name)
     optimizer.load_state_dict(checkpoint["optimizer"])
     if scheduler is not None:
