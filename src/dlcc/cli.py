@@ -25,7 +25,7 @@ from dlcc.errors import DlccError
 COMMAND_MODULES = [
     "dlcc.doctor",
     "dlcc.data.commands",
-    "dlcc.numpy_trainer",
+    "dlcc.numpy_trainer.commands",
     "dlcc.training.commands",
     "dlcc.runs.commands",
     "dlcc.course.commands",
