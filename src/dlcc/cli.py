@@ -23,7 +23,7 @@ from dlcc.errors import DlccError
 
 # The modules that register command groups, in the order `dlcc --help` lists them.
 COMMAND_MODULES = [
-    "dlcc.doctor",
+    "dlcc.doctor.commands",
     "dlcc.data.commands",
     "dlcc.numpy_trainer.commands",
     "dlcc.training.commands",

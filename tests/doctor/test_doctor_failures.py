@@ -25,8 +25,8 @@ GIB = 2**30
 @pytest.fixture(autouse=True)
 def quick_gemm(monkeypatch: pytest.MonkeyPatch) -> None:
     """Time GEMMs for a moment only: these tests look at statuses, not speed."""
-    monkeypatch.setattr(doctor, "GEMM_SECONDS", 0.005)
-    monkeypatch.setattr(doctor, "CPU_GEMM_SIZE", 64)
+    monkeypatch.setattr(doctor.smoke, "GEMM_SECONDS", 0.005)
+    monkeypatch.setattr(doctor.smoke, "CPU_GEMM_SIZE", 64)
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_torch_that_crashes_on_import_fails_as_broken(monkeypatch: pytest.Monkey
 
 def test_a_wrong_matmul_fails_the_smoke_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        doctor, "matmul_on_device", lambda torch, device, left, right: left @ right + 1.0
+        doctor.smoke, "matmul_on_device", lambda torch, device, left, right: left @ right + 1.0
     )
     report = run_doctor(smoke=True, devices=["cpu"])
     matmul = report.check("matmul cpu")
@@ -90,11 +90,15 @@ def test_a_wrong_matmul_fails_the_smoke_test(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_loss_that_does_not_fall_fails_the_smoke_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "train_steps_on_device", lambda torch, device: [0.7, 0.69, 0.7])
+    monkeypatch.setattr(
+        doctor.smoke, "train_steps_on_device", lambda torch, device: [0.7, 0.69, 0.7]
+    )
     check = doctor.smoke_train_check(torch, "cpu")
     assert check.status == "fail"
     assert "did not decrease" in check.value
-    monkeypatch.setattr(doctor, "train_steps_on_device", lambda torch, device: [0.7, float("nan")])
+    monkeypatch.setattr(
+        doctor.smoke, "train_steps_on_device", lambda torch, device: [0.7, float("nan")]
+    )
     assert doctor.smoke_train_check(torch, "cpu").status == "fail"
 
 
@@ -163,11 +167,13 @@ def test_smoke_tests_run_on_every_simulated_gpu(monkeypatch: pytest.MonkeyPatch)
     fake_cuda(monkeypatch, [h100(), h100()], arch=["sm_90"])
     # The fake GPUs compute on the CPU; the GEMM timing is replaced by a fixed line.
     monkeypatch.setattr(
-        doctor,
+        doctor.smoke,
         "matmul_on_device",
         lambda torch, device, left, right: left.astype(np.float64) @ right.astype(np.float64),
     )
-    monkeypatch.setattr(doctor, "train_steps_on_device", lambda torch, device: [0.7, 0.3, 0.1])
+    monkeypatch.setattr(
+        doctor.smoke, "train_steps_on_device", lambda torch, device: [0.7, 0.3, 0.1]
+    )
 
     def fake_gemm(torch, device):
         return Check(f"gemm torch {device}", "ok", "1.0 GFLOP/s", details={"gflops": 1.0})
@@ -193,8 +199,8 @@ def test_a_crashing_gpu_fails_its_smoke_test(monkeypatch: pytest.MonkeyPatch) ->
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return left @ right
 
-    monkeypatch.setattr(doctor, "matmul_on_device", crash)
-    monkeypatch.setattr(doctor, "train_steps_on_device", lambda torch, device: [0.7, 0.1])
+    monkeypatch.setattr(doctor.smoke, "matmul_on_device", crash)
+    monkeypatch.setattr(doctor.smoke, "train_steps_on_device", lambda torch, device: [0.7, 0.1])
     monkeypatch.setattr(doctor, "torch_gemm_check", lambda torch, device: [])
     report = run_doctor(smoke=True, devices=["cpu", "cuda"])
     check = report.check("matmul cuda:0")
@@ -289,13 +295,17 @@ def test_missing_numpy_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_numpy_without_blas_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "numpy_blas_pools", lambda: [])
-    monkeypatch.setattr(doctor, "numpy_blas_build", lambda: {"name": "none", "found": False})
+    monkeypatch.setattr(doctor.numeric, "numpy_blas_pools", lambda: [])
+    monkeypatch.setattr(
+        doctor.numeric, "numpy_blas_build", lambda: {"name": "none", "found": False}
+    )
     check = doctor.blas_check()
     assert check.status == "warn"
     assert "--force-reinstall" in check.hint
     monkeypatch.setattr(
-        doctor, "numpy_blas_build", lambda: {"name": "accelerate", "found": True, "version": ""}
+        doctor.numeric,
+        "numpy_blas_build",
+        lambda: {"name": "accelerate", "found": True, "version": ""},
     )
     assert doctor.blas_check().status == "ok"  # Apple's BLAS, invisible to threadpoolctl
 
@@ -307,12 +317,12 @@ def test_missing_optional_package_is_a_warning() -> None:
 
 
 def test_more_torch_threads_than_cores_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "usable_cores", lambda: 2)
+    monkeypatch.setattr(doctor.gpu, "usable_cores", lambda: 2)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
     check = doctor.torch_threads_check(torch)
     assert check.status == "warn"
     assert "OMP_NUM_THREADS=2" in check.hint
-    monkeypatch.setattr(doctor, "usable_cores", lambda: 32)
+    monkeypatch.setattr(doctor.gpu, "usable_cores", lambda: 32)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert doctor.torch_threads_check(torch).status == "warn"
 
