@@ -37,8 +37,7 @@ def plot_history(history: dict, path: str | Path) -> Path:
     "train_loss": [...], "val_loss": [...], ...}, "best_epoch": 3, ...}``. A column that
     is all None (no validation split) draws no curve; the best epoch is a dashed line.
     """
-    # A flat {"epoch": [...], ...} (the torch trainer before dlcc.runs) is read the same way.
-    columns = history.get("columns", history)
+    columns = history["columns"]
     epochs = columns["epoch"]
     metrics: list[str] = []
     for name in columns:
