@@ -3,10 +3,12 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads
 with ``torch.load(weights_only=True)``: no pickled code from a file runs on load.
 
-Keys: ``format`` (this module's tag), ``model_name``, ``model_options``, ``model`` (the
-state_dict), ``optimizer``, ``scheduler``, ``scaler``, ``epoch`` (epochs completed),
-``step``, ``best_metric``, ``best_epoch``, ``history``, ``rng`` (torch CPU, and CUDA if
-any), ``config`` (the resolved recipe as a dict).
+Keys (written by `dlcc.training.state.checkpoint_state`): ``format`` (this module's tag),
+``model_name``, ``model_options``, ``task``, ``model`` (the state_dict), ``optimizer``,
+``scheduler``, ``scaler``, ``epoch`` (epochs completed), ``step``, ``tracker`` (the
+`BestTracker` state: monitor, mode, best value and epoch, early stopping), ``history``
+(`History.to_dict()`), ``rng`` (torch CPU, and CUDA if any), ``config`` (the resolved
+recipe as a dict).
 """
 
 from __future__ import annotations
