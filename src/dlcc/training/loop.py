@@ -265,7 +265,8 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     from dlcc.training.report import epoch_line, finish_run
 
     device = pick_device(config.train.device, info.local_rank)
-    autocast = autocast_factory(autocast_dtype(config.train.precision, device), device)
+    amp_dtype = autocast_dtype(config.train.precision, device)
+    autocast = autocast_factory(amp_dtype, device)
     seed_everything(config.train.seed, config.train.deterministic)
     if config.data.batch_size % info.world_size:
         raise ConfigError(
@@ -307,9 +308,7 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         config.train.epochs * steps_per_epoch,
         steps_per_epoch,
     )
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=autocast_dtype(config.train.precision, device) == torch.float16
-    )
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     augment = None
     if config.data.augment:
         from dlcc.training.transforms import build_transforms
