@@ -280,8 +280,8 @@ def class_command_lines(run: ClassRun) -> list[str]:
     """The lines printed after a class run, before the summary."""
     errors = [r for r in run.records if r["status"] != "graded"]
     lines = [
-        f"{run.assignment_id}: {len(run.records)} submissions: {len(run.graded)} graded now (or refused), "
-        f"{len(run.skipped)} unchanged and skipped, {len(errors)} not graded "
+        f"{run.assignment_id}: {len(run.records)} submissions: {len(run.graded)} graded now "
+        f"(or refused), {len(run.skipped)} unchanged and skipped, {len(errors)} not graded "
         f"(wall time {run.wall_time_s:.1f} s)"
     ]
     lines.extend(f"  {r['student']}: {r['status']}: {r['reason']}" for r in errors)
