@@ -91,7 +91,8 @@ def grade_class(
 ) -> ClassRun:
     """Grade every submission in `submissions` into `out` (see the module docstring).
 
-    `jobs` > 1 grades in that many worker processes; 1 grades in this process. Raises
+    Gradings run in `jobs` worker processes (even for 1: a grading that kills its process
+    must not take this one with it). Raises
     `CourseError` for usage errors (bad folder, none found, unknown assignment, jobs < 1).
     """
     began = time.monotonic()
@@ -135,10 +136,7 @@ def _run_all(task, pending: list[tuple[Submission, str]], jobs: int, progress: b
 
     bar = tqdm(total=len(pending), desc="grading", unit="submission", disable=not progress)
     try:
-        if jobs == 1 or len(pending) <= 1:
-            for submission, key in pending:
-                yield grade_submission(task, submission, key)
-                bar.update()
+        if not pending:
             return
         crashed: list[tuple[Submission, str]] = []
         # spawn: a worker never inherits this process's threads (tqdm's monitor) mid-fork.

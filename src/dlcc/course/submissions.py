@@ -146,11 +146,15 @@ def extract_zip(path: Path, destination: Path) -> None:
             raise SubmissionRejected(
                 f"{path.name} has {len(members)} members (limit {MAX_SUBMISSION_FILES})"
             )
-        planned = []
+        planned, seen = [], set()
         for member in members:
             relative = _safe_member_name(member, path.name)
-            if relative is not None:
-                planned.append((member, relative))
+            if relative is None:
+                continue
+            if not member.is_dir() and relative in seen:
+                raise SubmissionRejected(f"{path.name} holds {relative} twice")
+            seen.add(relative)
+            planned.append((member, relative))
         written = 0
         for member, relative in planned:
             target = destination.joinpath(*relative.parts)
