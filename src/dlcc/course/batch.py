@@ -11,7 +11,7 @@ its own sandboxed subprocesses), ``jobs`` at a time in worker processes, and wri
     OUT/STUDENT/record.json     the row, the per-test outcomes and the fingerprint
 
 It resumes: a submission whose fingerprint (its files, plus the grader's: the course root's
-package, tests and catalogue, the grader's own code and ``--hidden``) equals its record's is
+package, tests and catalogue, the grading code and ``--hidden``) equals its record's is
 not graded again. A submission that cannot be unpacked, or whose grading raises, or whose
 worker process dies, becomes one ``error`` row; the others are unaffected. Every file is
 written atomically (`dlcc.atomic`), the record last, so an interrupted run resumes cleanly.
@@ -46,6 +46,8 @@ from dlcc.course.submissions import (
 RECORD_NAME = "record.json"
 GRADES_CSV = "grades.csv"
 FINAL_STATUSES = ("graded", "rejected")  # kept on a rerun; an "error" row is retried
+RECORD_VERSION = "1"  # part of the fingerprint: bump when a record's fields change
+NOT_GRADING_CODE = {"autograder", "batch_summary", "class_commands", "commands"}
 
 
 @dataclass
@@ -64,17 +66,16 @@ def grader_fingerprint(root: Path, assignment_id: str, hidden: bool) -> str:
     """sha256 of everything that decides a grade besides the submission."""
     import dlcc.course
 
-    digest = hashlib.sha256(f"{assignment_id}\0hidden={hidden}\0".encode())
+    digest = hashlib.sha256(f"{RECORD_VERSION}\0{assignment_id}\0hidden={hidden}\0".encode())
     catalogue = load_catalogue(root)
     assignment = catalogue.ready(assignment_id)
     digest.update((catalogue.root / CATALOGUE_PATH).read_bytes())
-    for folder in (
-        catalogue.root / PACKAGE_SOURCE,
-        catalogue.root / assignment.tests_dir,
-        Path(dlcc.course.__file__).parent,
-    ):
+    for folder in (catalogue.root / PACKAGE_SOURCE, catalogue.root / assignment.tests_dir):
         digest.update(str(folder.name).encode() + b"\0")
         hash_tree(digest, folder)
+    for path in sorted(Path(dlcc.course.__file__).parent.glob("*.py")):
+        if path.stem not in NOT_GRADING_CODE:  # the summary, the CLI: no score depends on them
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

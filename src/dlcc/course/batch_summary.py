@@ -101,7 +101,9 @@ def save_summary_png(summary: dict, path: Path) -> Path:
     except ImportError:  # older dlcc.plots: the same helper under its private name
         from dlcc.plots import _save as save_figure
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    from matplotlib.ticker import MaxNLocator
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
     buckets = summary["histogram"]
     left.bar(
         [b["from_percent"] for b in buckets],
@@ -113,11 +115,13 @@ def save_summary_png(summary: dict, path: Path) -> Path:
     left.set_xlim(0, 100)
     left.set_xlabel("score (% of maximum)")
     left.set_ylabel("submissions")
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_title(f"{summary['assignment']}: {summary['graded']} graded")
     failed = list(reversed(summary["most_failed"]))
     if failed:
         right.barh([entry["test"] for entry in failed], [entry["failed"] for entry in failed])
         right.set_xlabel("submissions failing it")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.tick_params(axis="y", labelsize=7)
     else:
         right.text(0.5, 0.5, "no test failed", ha="center", va="center")
