@@ -1,4 +1,4 @@
-"""``dlcc course list | release aN --out DIR | grade aN``: thin handlers over the library.
+"""``dlcc course list | release aN --out DIR | grade aN | autograder aN``: thin handlers.
 
 Each handler takes the parsed namespace and returns an exit status; user and instructor
 errors raise `CourseError` (the CLI prints one line and exits with 2). Grading exits 0
@@ -11,10 +11,11 @@ import argparse
 from pathlib import Path
 
 from dlcc.course.catalogue import find_root, format_points, load_catalogue
+from dlcc.course.class_commands import add_class_arguments, class_grade_command, register_autograder
 
 
 def register(commands) -> None:
-    """Add ``dlcc course list|release|grade`` to the top-level sub-parsers."""
+    """Add ``dlcc course list|release|grade|autograder`` to the top-level sub-parsers."""
     course = commands.add_parser("course", help="list, release and grade the assignments")
     course_commands = course.add_subparsers(dest="course_command", required=True)
 
@@ -48,8 +49,10 @@ def register(commands) -> None:
     grade.add_argument(
         "--keep", action="store_true", help="keep the grading work folder and print its path"
     )
+    add_class_arguments(grade)
     add_root_argument(grade)
     grade.set_defaults(handler=grade_command)
+    register_autograder(course_commands)
 
 
 def add_root_argument(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +109,8 @@ def grade_command(args: argparse.Namespace) -> int:
     from dlcc.course.grade import grade
 
     root = find_root(args.root)
+    if args.submissions is not None:
+        return class_grade_command(args, root)
     report = grade(
         root,
         args.assignment,
