@@ -95,13 +95,9 @@ def save_summary_png(summary: dict, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    try:
-        from dlcc.plots import save_figure
-    except ImportError:  # older dlcc.plots: the same helper under its private name
-        from dlcc.plots import _save as save_figure
-
     from matplotlib.ticker import MaxNLocator
+
+    from dlcc.plots import save_figure
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
     buckets = summary["histogram"]
