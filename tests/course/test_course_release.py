@@ -40,6 +40,7 @@ def released(root, tmp_path):
 def test_release_layout(released):
     files = sorted(tree_bytes(released))
     assert files == [
+        "Makefile",
         "README.md",
         "assignments/a1/README.md",
         "assignments/catalogue.toml",
@@ -106,6 +107,8 @@ def test_readme_installs_the_courses_test_extras(root, tmp_path):
     )
     readme = (release(root, "a1", tmp_path / "extras") / "README.md").read_text()
     assert '.venv/bin/pip install -e ".[dev,torch]"' in readme
+    pinned = (tmp_path / "extras" / "pyproject.toml").read_text()
+    assert 'torch = ["torch==2.13.0"]' in pinned  # no Makefile in this root: the default pin
 
 
 def test_two_releases_are_byte_identical(root, tmp_path, released):

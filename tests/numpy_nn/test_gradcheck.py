@@ -203,3 +203,21 @@ def test_library_linear_layers():
         result = gradcheck(model, x)
         assert result.ok, str(result)
         assert set(result.worst) == {"input", "0.weight", "0.bias", "2.weight", "2.bias"}
+
+
+def test_a_backward_that_assigns_new_grad_arrays_is_told_to_use_plus_equals_first():
+    """`grads["weight"] = ...` (a new array, not `+=`) leaves the arrays the optimiser holds
+    at zero: the message says so first, where a one-line feedback keeps it."""
+    from dlcc.numpy_nn import Linear
+
+    class AssigningLinear(Linear):
+        def backward(self, grad_out):
+            self.grads["weight"] = grad_out.T @ self.input
+            self.grads["bias"] = grad_out.sum(axis=0)
+            return grad_out @ self.params["weight"]
+
+    result = gradcheck(AssigningLinear(5, 3, dtype=np.float64), random_input((4, 5)))
+    assert not result.ok
+    assert str(result).startswith(
+        "AssigningLinear.backward: use += for the grads: grads['weight'] was assigned a new array"
+    )

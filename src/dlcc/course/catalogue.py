@@ -59,6 +59,8 @@ ASSIGNMENT_KEYS = (
     "tests_dir",
     "timeout_s",
     "memory_mb",
+    "withheld",
+    "release_hidden_points",
     "tests",
 )
 TEST_KEYS = ("test", "points", "visibility", "part", "timeout_s", "regions")
@@ -109,6 +111,16 @@ class Assignment:
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
     tests: tuple[GradedTest, ...] = ()
+    # Helpers outside `sources` that would compute a graded region's answer, as
+    # "path::function": a release of this assignment stubs their bodies (`dlcc.course.withhold`).
+    withheld: tuple[str, ...] = ()
+    # Set only in a release's catalogue: the points of the hidden tests it leaves out (graded
+    # after submission). Its presence marks the catalogue as a release's.
+    release_hidden_points: float | None = None
+
+    @property
+    def is_release(self) -> bool:
+        return self.release_hidden_points is not None
 
     @property
     def planned(self) -> bool:
@@ -253,6 +265,22 @@ def _assignment(root: Path, assignment_id: str, table: dict, context: str) -> As
     memory_mb = table.get("memory_mb", DEFAULT_MEMORY_MB)
     if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 256:
         raise CourseError(f"{context}: memory_mb must be an integer >= 256; got {memory_mb!r}")
+    withheld = table.get("withheld", [])
+    if not isinstance(withheld, list) or not all(
+        isinstance(item, str) and item.count("::") == 1 for item in withheld
+    ):
+        raise CourseError(f'{context}: withheld must be a list of "path.py::function" strings')
+    for item in withheld:
+        _existing_path(root, item.partition("::")[0], f"{context} withheld")
+    release_hidden_points = table.get("release_hidden_points")
+    if release_hidden_points is not None:
+        if isinstance(release_hidden_points, bool) or not isinstance(
+            release_hidden_points, int | float
+        ):
+            raise CourseError(f"{context}: release_hidden_points must be a number >= 0")
+        release_hidden_points = float(release_hidden_points)
+        if not release_hidden_points >= 0:
+            raise CourseError(f"{context}: release_hidden_points must be a number >= 0")
     raw_tests = table.get("tests", [])
     if not isinstance(raw_tests, list) or not all(isinstance(t, dict) for t in raw_tests):
         raise CourseError(
@@ -285,6 +313,8 @@ def _assignment(root: Path, assignment_id: str, table: dict, context: str) -> As
         timeout_s=timeout_s,
         memory_mb=memory_mb,
         tests=tuple(tests),
+        withheld=tuple(withheld),
+        release_hidden_points=release_hidden_points,
     )
 
 
@@ -406,6 +436,10 @@ def render_catalogue(assignments: list[Assignment], header: str = "") -> str:
             lines.append(f"tests_dir = {_toml(assignment.tests_dir)}")
         lines.append(f"timeout_s = {_toml(assignment.timeout_s)}")
         lines.append(f"memory_mb = {_toml(assignment.memory_mb)}")
+        if assignment.withheld:
+            lines.append(f"withheld = [{', '.join(_toml(w) for w in assignment.withheld)}]")
+        if assignment.release_hidden_points is not None:
+            lines.append(f"release_hidden_points = {_toml(assignment.release_hidden_points)}")
         for test in assignment.tests:
             lines.extend(["", f"[[{assignment.id}.tests]]", f"test = {_toml(test.test)}"])
             lines.append(f"points = {_toml(test.points)}")

@@ -56,6 +56,11 @@ def grade(
     began = time.monotonic()
     catalogue = load_catalogue(root)
     assignment = catalogue.ready(assignment_id)
+    if hidden and assignment.is_release:
+        raise CourseError(
+            "this is a release: hidden tests are not included; --hidden grades only on the "
+            "instructor's copy"
+        )
     if submission is not None:
         submission = Path(submission).expanduser().resolve()
         if not submission.is_dir():

@@ -1,11 +1,13 @@
 """``dlcc course release aN --out DIR``: the learner's starter, made from the reference.
 
-The release is a self-contained folder a learner installs with ``pip install -e DIR``::
+The release is a self-contained folder a learner installs with ``make install`` in it::
 
-    DIR/README.md                      generated: what to edit, how to grade, what passing is
-    DIR/pyproject.toml                 the course root's, unchanged
+    DIR/README.md                      generated: set-up, what to edit, how to grade, passing
+    DIR/Makefile                       generated: install (./.venv, torch pinned), grade, test
+    DIR/pyproject.toml                 the course root's, with the torch extra pinned
     DIR/src/dlcc/...                   the whole package, with every solution region of every
-                                       catalogued source stubbed (no assignment's solution leaks)
+                                       catalogued source stubbed (no assignment's solution leaks),
+                                       and the helpers this assignment withholds stubbed
     DIR/assignments/catalogue.toml     this assignment only, hidden tests removed
     DIR/assignments/aN/README.md       the handout
     DIR/tests/course/aN/...            the public tests, plus conftest.py and helper modules
@@ -29,13 +31,20 @@ from dlcc.course.catalogue import (
     PACKAGE_SOURCE,
     Assignment,
     Catalogue,
-    format_points,
     load_catalogue,
     render_catalogue,
-    tomllib,
 )
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import has_fences, parse_regions, split_lines, strip_solutions
+from dlcc.course.release_setup import (
+    install_extras,
+    pinned_pyproject,
+    render_makefile,
+    render_readme,
+    torch_install,
+    torch_pin,
+)
+from dlcc.course.withhold import withheld_by_file, withhold_functions
 from dlcc.suggest import did_you_mean
 
 SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"}
@@ -96,10 +105,21 @@ def check_regions(root: Path, assignment: Assignment) -> None:
                 )
 
 
-def copy_package(catalogue: Catalogue, destination: Path, *, stub: bool) -> None:
+def copy_package(
+    catalogue: Catalogue, destination: Path, *, stub: bool, assignment: Assignment | None = None
+) -> None:
     """Copy ``root/src/dlcc`` to `destination` (a ``.../src/dlcc`` folder); with `stub`, every
-    catalogued source gets its release stubs."""
+    catalogued source gets its release stubs, and the helpers `assignment` withholds lose
+    their bodies (`dlcc.course.withhold`)."""
     source_root = catalogue.root / PACKAGE_SOURCE
+    withheld = withheld_by_file(assignment.withheld if stub and assignment else ())
+    unknown = sorted(
+        set(withheld) - {(PACKAGE_SOURCE / r).as_posix() for r in walk_files(source_root)}
+    )
+    if unknown:
+        raise CourseError(
+            f"[{assignment.id}] withheld names {unknown[0]}, not a file of the package"
+        )
     for relative in walk_files(source_root):
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +130,12 @@ def copy_package(catalogue: Catalogue, destination: Path, *, stub: bool) -> None
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 raise CourseError(f"{root_relative}: not UTF-8 text") from None
-            target.write_bytes(stubbed_source(catalogue, root_relative, text).encode("utf-8"))
+            text = stubbed_source(catalogue, root_relative, text)
+            if root_relative in withheld:
+                text = withhold_functions(
+                    text, root_relative, withheld[root_relative], assignment.id
+                )
+            target.write_bytes(text.encode("utf-8"))
         else:
             shutil.copyfile(source_root / relative, target)
 
@@ -200,77 +225,6 @@ def copy_public_tests(root: Path, assignment: Assignment, destination: Path) -> 
     return written
 
 
-def install_extras(pyproject: Path) -> str:
-    """``[dev,torch]``: the extras of the course's pyproject a learner installs (the test tools
-    and the test oracles), or "" when it declares neither."""
-    try:
-        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise CourseError(f"{pyproject}: cannot read it: {error}") from None
-    declared = project.get("optional-dependencies", {})
-    extras = [name for name in ("dev", "torch") if name in declared]
-    return f"[{','.join(extras)}]" if extras else ""
-
-
-def render_readme(assignment: Assignment, extras: str = "") -> str:
-    """The release's README.md: what to edit, how to grade, what passing looks like."""
-    public = assignment.points("public")
-    hidden = assignment.points("hidden")
-    sources = "\n".join(f"- `{source}`" for source in assignment.sources)
-    names = ", ".join(Path(source).name for source in assignment.sources)
-    hidden_text = (
-        f" The {format_points(hidden)} points of hidden tests are graded after you submit; they "
-        "check the same code on other cases, so make your code right, not just the public "
-        "tests pass."
-        if hidden
-        else ""
-    )
-    return f"""# {assignment.id}: {assignment.title}
-
-Your starter code for {assignment.id}. Read the handout first:
-[{assignment.handout}]({assignment.handout}).
-
-This folder is a copy of the course package, `dlcc`, in which the code you are to write has
-been replaced by stubs: `raise NotImplementedError("{assignment.id}: ...")`, often with a hint in
-a comment just above it.
-
-## Set up
-
-    python -m venv .venv
-    .venv/bin/pip install -e ".{extras}"
-
-(or, with NumPy and pytest already installed, `export PYTHONPATH=$PWD/src`).
-
-## What to edit
-
-{sources}
-
-Replace each `raise NotImplementedError("{assignment.id}: ...")` with your code. Leave the other
-files alone: the grader uses its own copy of every file not listed here.
-
-## Check your work
-
-    dlcc course grade {assignment.id} --submission .
-    dlcc course grade {assignment.id} --submission . --json results.json
-
-The grader prints one line per test: its part, its name, the points earned out of the points
-possible, and a one-line feedback (the failing check, or where your code raised). Subtotals
-per part and the total follow. `--json` also writes the results in Gradescope's format. You
-can also run the public tests directly: `python -m pytest {assignment.tests_dir}`.
-
-## What passing looks like
-
-Every line says `passed` and the last line reads
-`Total: {format_points(public)}/{format_points(public)} (100.0%)`. An unimplemented stub shows
-as `not implemented yet: {assignment.id}: ...`; a time-out or a crash is charged to the one
-test it happened in, and the others still run.{hidden_text}
-
-## Submit
-
-Upload the files you edited ({names}). Their folder layout does not matter.
-"""
-
-
 def release(root: Path, assignment_id: str, out: Path, *, force: bool = False) -> Path:
     """Write the student starter of `assignment_id` to `out` (see the module docstring).
 
@@ -302,8 +256,13 @@ def release(root: Path, assignment_id: str, out: Path, *, force: bool = False) -
 
 def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
     root = catalogue.root
-    copy_package(catalogue, folder / PACKAGE_SOURCE, stub=True)
-    shutil.copyfile(root / "pyproject.toml", folder / "pyproject.toml")
+    copy_package(catalogue, folder / PACKAGE_SOURCE, stub=True, assignment=assignment)
+    torch_requirement = torch_install(root)
+    extras = install_extras(root / "pyproject.toml")
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    (folder / "pyproject.toml").write_text(
+        pinned_pyproject(pyproject, torch_pin(torch_requirement)), encoding="utf-8"
+    )
     if (root / "recipes").is_dir():  # `dlcc train NAME` looks for recipes beside src/
         for recipe in sorted((root / "recipes").glob("*.yaml")):
             (folder / "recipes").mkdir(exist_ok=True)
@@ -316,6 +275,8 @@ def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
         **{
             **assignment.__dict__,
             "tests": tuple(t for t in assignment.tests if t.visibility == "public"),
+            "withheld": (),
+            "release_hidden_points": assignment.points("hidden"),
         }
     )
     header = (
@@ -325,8 +286,12 @@ def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
     catalogue_file = folder / CATALOGUE_PATH
     catalogue_file.parent.mkdir(parents=True, exist_ok=True)
     catalogue_file.write_text(render_catalogue([public], header), encoding="utf-8")
-    extras = install_extras(root / "pyproject.toml")
-    (folder / "README.md").write_text(render_readme(assignment, extras), encoding="utf-8")
+    (folder / "README.md").write_text(
+        render_readme(public, torch_requirement, extras), encoding="utf-8"
+    )
+    (folder / "Makefile").write_text(
+        render_makefile(public, torch_requirement, extras), encoding="utf-8"
+    )
     load_catalogue(folder)  # the release must be a valid course root on its own
 
 

@@ -92,7 +92,12 @@ class GradeReport:
         text = (
             f"Total: {format_points(self.score)}/{format_points(self.max_score)} ({percent:.1f}%)"
         )
-        if self.ungraded_hidden_points:
+        if self.assignment.release_hidden_points:  # a release: they are not in it
+            text += (
+                f"; hidden tests ({format_points(self.assignment.release_hidden_points)} "
+                "points) are graded after you submit"
+            )
+        elif self.ungraded_hidden_points:
             text += (
                 f"; hidden tests ({format_points(self.ungraded_hidden_points)} points) not run, "
                 "pass --hidden to include them"

@@ -71,7 +71,9 @@ class GradcheckResult:
                 f"{self.label}.backward: gradients match the numerical gradient "
                 f"(max rel. error {self.max_rel_error:.1e} over {checked})"
             )
-        messages = []
+        # The problems name the bug (e.g. "use +=") where a gradient only shows its effect:
+        # they come first, as a one-line feedback keeps the start of this text.
+        messages = [f"{self.label}.backward: {problem}" for problem in self.problems]
         if failed:
             name = failed[0]
             error, index = self.worst[name]
@@ -85,7 +87,6 @@ class GradcheckResult:
             if others:
                 message += "; also grad of " + ", ".join(others)
             messages.append(message)
-        messages.extend(f"{self.label}.backward: {problem}" for problem in self.problems)
         return "; ".join(messages)
 
 
@@ -219,10 +220,20 @@ def _check_module(module, inputs, eps, atol, rtol, sample, rng, check_accumulati
     analytic = {"input": grad_input.astype(np.float64, copy=True)}
     analytic.update({name: grad.copy() for name, _, grad in named})
     tensors = {"input": x, **{name: param for name, param, _ in named}}
+    # `grads[name] = ...` instead of `+=` leaves the arrays the optimiser holds at zero.
+    now = {name: grad for name, _, grad in module.named_parameters()}
+    replaced = [name for name, _, grad in named if now.get(name) is not grad]
 
     result = _compare(tensors, analytic, objective, eps, atol, rtol, sample, rng, label)
+    if replaced:
+        result.problems.append(
+            f"use += for the grads: grads[{replaced[0]!r}] was assigned a new array instead of "
+            "added to, so the array the optimiser holds stays 0 (as torch accumulates .grad, "
+            "backward adds into grads)"
+        )
+        result.ok = False
 
-    if check_accumulation and named:
+    if check_accumulation and named and not replaced:
         # A second forward/backward without zero_grad must double every grad.
         module.zero_grad()
         for _ in range(2):

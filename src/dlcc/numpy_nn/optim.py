@@ -253,19 +253,29 @@ class SGD(Optimizer):
             np.multiply(param, self.weight_decay, out=work)
             work += grad
             direction = work
-        if self.momentum and (self.nesterov or self.dampening):
-            self._update_nesterov_or_dampened(param, direction, state, work)
-            return
         # BEGIN SOLUTION SGD.step: update one parameter in place, with momentum
-        if self.momentum:
+        lr, momentum = self.lr, self.momentum
+        if momentum:
             buffer = state.get("momentum_buffer")
             if buffer is None:
                 buffer = state["momentum_buffer"] = direction.copy()
             else:
-                buffer *= self.momentum
-                buffer += direction
+                buffer *= momentum
+                if self.dampening:  # never with nesterov, so `direction` may be overwritten
+                    np.multiply(direction, 1.0 - self.dampening, out=work)
+                    buffer += work
+                else:
+                    buffer += direction
+            if self.nesterov:
+                # p -= lr * (direction + momentum * buffer), as two in-place updates
+                # so that no temporary is needed.
+                np.multiply(direction, -lr, out=work)
+                param += work
+                np.multiply(buffer, -lr * momentum, out=work)
+                param += work
+                return
             direction = buffer
-        np.multiply(direction, -self.lr, out=work)  # no parameter-sized temporary
+        np.multiply(direction, -lr, out=work)  # no parameter-sized temporary
         param += work
         # END SOLUTION
         # BEGIN PROMPT
@@ -274,31 +284,9 @@ class SGD(Optimizer):
         # steps for this parameter), self.lr and self.momentum. With momentum > 0, keep the
         # velocity in state["momentum_buffer"] (start it at zeros, or at g as torch does:
         # the same thing) and step along it; with momentum == 0, plain gradient descent.
+        # self.nesterov and self.dampening (the class docstring) are optional extras: the
+        # tests use neither.
         # END PROMPT
-
-    def _update_nesterov_or_dampened(self, param, direction, state, work):
-        """Momentum with dampening, or Nesterov momentum, as torch.optim.SGD."""
-        lr, momentum = self.lr, self.momentum
-        buffer = state.get("momentum_buffer")
-        if buffer is None:
-            buffer = state["momentum_buffer"] = direction.copy()
-        else:
-            buffer *= momentum
-            if self.dampening:  # never with nesterov, so `direction` may be overwritten
-                np.multiply(direction, 1.0 - self.dampening, out=work)
-                buffer += work
-            else:
-                buffer += direction
-        if self.nesterov:
-            # p -= lr * (direction + momentum * buffer), as two in-place updates
-            # so that no temporary is needed.
-            np.multiply(direction, -lr, out=work)
-            param += work
-            np.multiply(buffer, -lr * momentum, out=work)
-            param += work
-            return
-        np.multiply(buffer, -lr, out=work)
-        param += work
 
 
 class Adam(Optimizer):

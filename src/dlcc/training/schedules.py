@@ -86,8 +86,8 @@ def onecycle_lr(
     annealing, two phases). A way to see, print or plot the schedule without an optimiser.
 
     Assignment 2's exercise, graded against torch's ``OneCycleLR``; the trainer uses
-    torch's scheduler (`build_scheduler`), and the library's own copy of the formula is
-    `dlcc.numpy_nn.schedules.onecycle_lr`. The defaults are the same in all three.
+    torch's scheduler (`build_scheduler`). The NumPy library has its own copy of the formula
+    (left out of Assignment 2's release); the defaults are the same in all three.
 
     Warm-up: from initial = peak_lr / div_factor up to peak_lr, reached at step
     warmup_end = pct_start * total_steps - 1. Then down to
