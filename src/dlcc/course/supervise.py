@@ -4,9 +4,9 @@
 `dlcc.course.sandbox`, each process in a cgroup of its own where the machine allows one, and
 `Watch` follows that process through the authenticated events that `dlcc.course.pytest_plugin`
 writes to a pipe (`dlcc.course.channel`: bounded, and only in an honest run's order; anything
-else is rejected, the process killed, and the test it was running earns nothing). A test over its time limit, or a process that dies
-mid-test, costs that one test (`Status.TIMED_OUT`, `Status.CRASHED`); the runner then starts
-a new process for the tests left. What pytest collects must match the catalogue exactly:
+else is rejected, the process killed, and the test it was running earns nothing). A test over
+its time limit, or a process that dies mid-test, costs that one test (`Status.TIMED_OUT`,
+`Status.CRASHED`); the runner then starts a new process for the tests left. What pytest collects must match the catalogue exactly:
 anything else is an instructor error (`CourseError`).
 
 Everything here reads the events as data; nothing imports the graded code.
@@ -22,10 +22,10 @@ from enum import Enum
 from pathlib import Path
 
 from dlcc.course import sandbox
-from dlcc.course.channel import EventChannel, OutputTail, Protocol, Rejected
 from dlcc.course.catalogue import Assignment, GradedTest, format_points
-from dlcc.course.limits import TreeCgroup
+from dlcc.course.channel import EventChannel, OutputTail, Protocol, Rejected
 from dlcc.course.errors import CourseError
+from dlcc.course.limits import TreeCgroup
 from dlcc.course.outcome import Status, TestOutcome, one_line
 from dlcc.course.sandbox_init import SETUP_FAILED
 from dlcc.course.workdir import PLUGIN_MODULE, Workspace, remove_tree
