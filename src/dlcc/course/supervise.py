@@ -6,8 +6,8 @@
 writes to a pipe (`dlcc.course.channel`: bounded, and only in an honest run's order; anything
 else is rejected, the process killed, and the test it was running earns nothing). A test over
 its time limit, or a process that dies mid-test, costs that one test (`Status.TIMED_OUT`,
-`Status.CRASHED`); the runner then starts a new process for the tests left. What pytest collects must match the catalogue exactly:
-anything else is an instructor error (`CourseError`).
+`Status.CRASHED`); the runner then starts a new process for the tests left. What pytest
+collects must match the catalogue exactly: anything else is an instructor error (`CourseError`).
 
 Everything here reads the events as data; nothing imports the graded code.
 """
