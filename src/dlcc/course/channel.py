@@ -7,7 +7,8 @@ unfinished line; `Protocol` accepts events only in the order an honest pytest ru
 ``configured``, collection errors, ``collected`` once, then one ``start``/``finish`` pair per
 selected test in collection order, then ``session_finish``. Anything else (an over-long line,
 a bad MAC, a gap in ``seq``, a second pair, a pair out of order) raises `Rejected`: the caller
-kills the process and the test it was running earns nothing.
+kills the process and the test it was running earns nothing. `EventChannel.read` hands over the
+good events before a bad one, then keeps the `Rejected` in ``rejected``.
 
 `OutputTail` keeps the last `TAIL_BYTES` of the process's own output, for error messages.
 """
@@ -53,21 +54,27 @@ class EventChannel:
         self.key = key
         self.buffer = b""
         self.seq = 0
+        self.rejected: Rejected | None = None
         os.set_blocking(fd, False)
 
     def read(self) -> list[dict]:
-        """The complete events that arrived since the last call, authenticated and parsed."""
+        """The complete events that arrived since the last call, authenticated and parsed, up
+        to the first bad one; after a bad one, `rejected` says why and nothing more is read."""
+        if self.rejected is not None:
+            return []
         data, _ = _read_available(self.fd)
         lines = (self.buffer + data).split(b"\n")
         self.buffer = lines.pop()
-        if len(self.buffer) > MAX_LINE_BYTES:
-            self.buffer = b""
-            raise Rejected(f"an event line over {MAX_LINE_BYTES // (1 << 20)} MiB")
         events = []
-        for line in lines:
-            if len(line) > MAX_LINE_BYTES:
+        try:
+            for line in lines:
+                if len(line) > MAX_LINE_BYTES:
+                    raise Rejected(f"an event line over {MAX_LINE_BYTES // (1 << 20)} MiB")
+                events.append(self._verify(line))
+            if len(self.buffer) > MAX_LINE_BYTES:
                 raise Rejected(f"an event line over {MAX_LINE_BYTES // (1 << 20)} MiB")
-            events.append(self._verify(line))
+        except Rejected as error:
+            self.rejected, self.buffer = error, b""
         return events
 
     def _verify(self, line: bytes) -> dict:

@@ -116,6 +116,10 @@ class TreeCgroup:
                     if key in ("oom", "oom_kill") and int(value) > 0:
                         return True
                 return False
+            for line in (self.folders[1] / "memory.oom_control").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and int(value) > 0:
+                    return True
             return int((self.folders[1] / "memory.failcnt").read_text()) > 0
         except (OSError, ValueError, IndexError):
             return False

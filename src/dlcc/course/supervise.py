@@ -365,6 +365,8 @@ class Watch:
             for event in self.channel.read():
                 self.protocol.check(event)
                 self._apply(event, runner)
+            if self.channel.rejected is not None:
+                raise self.channel.rejected
         except Rejected as error:
             self.ended, self.rejected = Ending.REJECTED, str(error)
 
