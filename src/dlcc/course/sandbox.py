@@ -81,7 +81,10 @@ THREAD_VARIABLES = (
     "BLIS_NUM_THREADS",
 )
 DESCRIPTIONS = {
-    "full": "no network; read-only filesystem outside the grading folder; own PID namespace",
+    "full": (
+        "no network; read-only filesystem outside the grading folder; course root, grader's "
+        "dlcc source and temporary folder hidden; own PID namespace"
+    ),
     "network": "no network (the filesystem is NOT read-only: unshare could not mount)",
     "none": "no namespaces available (network and filesystem NOT isolated)",
 }
