@@ -292,11 +292,9 @@ def test_replacing_the_plugins_functions_scores_zero(root, tmp_path):
             import sys
 
             _plugin = sys.modules.get("dlcc_grade_plugin")
-            if _plugin is not None:
-                for _name in dir(_plugin):
-                    if _name.startswith(("_record", "_emit", "feedback_for", "pytest_")):
-                        setattr(_plugin, _name, lambda *args, **kwargs: None)
-                _plugin._state = {"results": {}, "started": {}}
+            if _plugin is not None:  # the old plugin's default outcome was "passed"
+                _plugin._record = lambda *args, **kwargs: None
+                _plugin.feedback_for = lambda error: "passed"
             """
         )
         + STUBS
