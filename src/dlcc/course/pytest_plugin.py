@@ -3,25 +3,37 @@
 Standard library and pytest only: the grader copies this file into its work folder and loads it
 with ``-p dlcc_grade_plugin``. It reads its settings from the environment:
 
-- ``DLCC_GRADE_EVENTS``: the JSON Lines file it appends events to, one flushed line each;
+- ``DLCC_GRADE_EVENTS_FD``: the pipe it writes events to, one line each;
+- ``DLCC_GRADE_KEY_FD``: a pipe holding this run's secret key, which it reads, and closes, when
+  it is imported (before any graded code is), and removes both variables from the environment;
 - ``DLCC_GRADE_SELECT``: a file of node ids, one a line: only these run, in collection order;
 - ``DLCC_GRADE_SOURCES``: the learner's source files (``os.pathsep``-separated), which
   feedback points into ("TypeError: ... (in layers.py:42)");
 - ``DLCC_GRADE_PACKAGE``: the folder the ``dlcc`` under test must be imported from.
 
-Events (each a JSON object with an ``event`` key):
+Each event is one line: the hex HMAC-SHA256 of the JSON text under the run's key, a space, and
+a JSON object with an ``event`` key and ``seq`` (0, 1, 2, ... in order). Events:
 ``configured`` (with ``dlcc``: where ``dlcc`` was imported from), ``collect_error``
 (``nodeid``, ``message``), ``collected`` (``nodeids``: every test collected, before selection),
 ``start`` (``nodeid``), ``finish`` (``nodeid``, ``outcome``: passed/failed/error/skipped,
 ``feedback``: one line, ``duration`` in seconds), ``session_finish`` (``exitstatus``).
 
 The parent watches ``start``/``finish`` to enforce time limits and to notice a process that dies
-mid-test. This plugin runs in the same process as the code it grades, so it reports honestly on
-code that fails, hangs or crashes, but it is no defence against code written to forge results.
+mid-test, and accepts only authenticated events, in sequence, one start/finish pair per selected
+test in collection order (`dlcc.course.channel`). So a submission that writes its own "passed"
+lines to the channel and exits, or that replaces this module's functions, earns nothing: the
+hooks and the key live in a closure, registered with pytest, and no module attribute reaches
+them. But this plugin runs in the same process as the code it grades: code that reads the
+process's memory (``gc``, pytest's plugin manager, ``/proc/self/mem``) can find the key or the
+hooks and forge a report. Only running the graded code in a separate process closes that.
+A test counts as passed only when its call phase is reported passed; a test that the graded
+code skips or xfails is reported "skipped by the submission's code".
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -31,17 +43,38 @@ from pathlib import Path
 import pytest
 
 FEEDBACK_LIMIT = 300
-_state: dict = {"results": {}, "started": {}}
+SKIPPED_BY_CODE = "skipped by the submission's code"
 
 
-def _emit(event: str, **fields) -> None:
-    path = os.environ.get("DLCC_GRADE_EVENTS")
-    if not path:
-        return
-    line = json.dumps({"event": event, **fields}, ensure_ascii=False)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-        handle.flush()
+def _take_channel() -> tuple[int | None, bytes]:
+    """The events pipe and this run's key, taken out of the environment (the key's pipe closed)."""
+    channel = os.environ.pop("DLCC_GRADE_EVENTS_FD", "")
+    key_fd = os.environ.pop("DLCC_GRADE_KEY_FD", "")
+    key = b""
+    if key_fd.isdigit():
+        with os.fdopen(int(key_fd), "rb") as handle:
+            key = handle.read(256)
+    if not channel.isdigit():
+        return None, key
+    os.set_inheritable(int(channel), False)
+    return int(channel), key
+
+
+def _make_emitter(channel: int | None, key: bytes):
+    counter = [0]
+
+    def emit(event: str, **fields) -> None:
+        if channel is None:
+            return
+        text = json.dumps({"event": event, "seq": counter[0], **fields}, ensure_ascii=False)
+        counter[0] += 1
+        data = text.encode("utf-8")
+        mac = hmac.new(key, data, hashlib.sha256).hexdigest().encode()
+        line = mac + b" " + data + b"\n"
+        while line:
+            line = line[os.write(channel, line) :]
+
+    return emit
 
 
 def _first_line(text: str) -> str:
@@ -95,19 +128,109 @@ def feedback_for(error: BaseException) -> str:
     return f"{name}: {message}{_where(error)}" if message else f"{name}{_where(error)}"
 
 
+def _make_hooks(emit):
+    """The reporting hooks, in a closure: replacing a module attribute changes none of them."""
+    results: dict = {}
+    started: dict = {}
+
+    def record(nodeid: str, call, report) -> None:
+        previous, _ = results.get(nodeid, ("passed", ""))
+        if previous != "passed":
+            return  # the first problem is the one to report
+        if hasattr(report, "wasxfail"):
+            reason = report.wasxfail or "expected to fail"
+            results[nodeid] = ("skipped", _shorten(f"{SKIPPED_BY_CODE}: xfail: {reason}"))
+            return
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            reason = reason.removeprefix("Skipped: ")
+            results[nodeid] = ("skipped", _shorten(f"{SKIPPED_BY_CODE}: {reason}"))
+            return
+        if not report.failed:
+            if call.when == "call":
+                results[nodeid] = ("passed", "passed")
+            elif nodeid not in results:
+                results[nodeid] = ("passed", "")  # so far; only a passed call counts
+            return
+        error = call.excinfo.value if call.excinfo is not None else None
+        feedback = feedback_for(error) if error is not None else _first_line(report.longreprtext)
+        if call.when == "call":
+            results[nodeid] = ("failed", _shorten(feedback))
+        else:
+            results[nodeid] = ("error", _shorten(f"error in test {call.when}: {feedback}"))
+
+    class Hooks:
+        @staticmethod
+        def emit_configured(location: str) -> None:
+            emit("configured", dlcc=location, pid=os.getpid())
+
+        @staticmethod
+        def pytest_collectreport(report) -> None:
+            if report.failed:
+                emit("collect_error", nodeid=report.nodeid, message=_collect_message(report))
+            elif report.skipped:
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+                reason = str(reason).removeprefix("Skipped: ")
+                message = _shorten(f"{SKIPPED_BY_CODE}: {reason}")
+                emit("collect_error", nodeid=report.nodeid, message=message, skipped=True)
+
+        @staticmethod
+        def pytest_collection_modifyitems(session, config, items) -> None:
+            emit("collected", nodeids=[item.nodeid for item in items])
+            select_path = os.environ.get("DLCC_GRADE_SELECT")
+            if not select_path:
+                return
+            wanted = set(Path(select_path).read_text(encoding="utf-8").splitlines())
+            kept = [item for item in items if item.nodeid in wanted]
+            dropped = [item for item in items if item.nodeid not in wanted]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
+        @staticmethod
+        def pytest_runtest_logstart(nodeid, location) -> None:
+            started[nodeid] = time.monotonic()
+            emit("start", nodeid=nodeid)
+
+        @staticmethod
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            try:
+                record(item.nodeid, call, outcome.get_result())
+            except Exception as error:  # never let feedback-making break the run
+                results[item.nodeid] = ("error", f"grader plugin error: {error!r}")
+
+        @staticmethod
+        def pytest_runtest_logfinish(nodeid, location) -> None:
+            outcome, feedback = results.get(nodeid, ("error", "no result recorded"))
+            if outcome == "passed" and feedback != "passed":
+                outcome, feedback = "error", "no result recorded for the test's call"
+            duration = time.monotonic() - started.get(nodeid, time.monotonic())
+            emit("finish", nodeid=nodeid, outcome=outcome, feedback=feedback, duration=duration)
+
+        @staticmethod
+        def pytest_sessionfinish(session, exitstatus) -> None:
+            emit("session_finish", exitstatus=int(exitstatus))
+
+    return Hooks()
+
+
+_pending = [_make_hooks(_make_emitter(*_take_channel()))]  # taken by pytest_configure
+
+
 def pytest_configure(config) -> None:
+    if not _pending:
+        return
+    hooks = _pending.pop()
+    config.pluginmanager.register(hooks, "dlcc-grade-reporter")
     try:
         import dlcc
 
         location = str(Path(dlcc.__file__).resolve())
     except Exception as error:  # reported, then the generated conftest stops the run
         location = f"cannot import dlcc: {type(error).__name__}: {error}"
-    _emit("configured", dlcc=location, pid=os.getpid())
-
-
-def pytest_collectreport(report) -> None:
-    if report.failed:
-        _emit("collect_error", nodeid=report.nodeid, message=_collect_message(report))
+    hooks.emit_configured(location)
 
 
 def _collect_message(report) -> str:
@@ -125,65 +248,3 @@ def _collect_message(report) -> str:
                 message += f" (in {os.path.basename(file_name)}:{line_number})"
                 break
     return _shorten(message or "could not be collected")
-
-
-def pytest_collection_modifyitems(session, config, items) -> None:
-    _emit("collected", nodeids=[item.nodeid for item in items])
-    select_path = os.environ.get("DLCC_GRADE_SELECT")
-    if not select_path:
-        return
-    wanted = set(Path(select_path).read_text(encoding="utf-8").splitlines())
-    kept = [item for item in items if item.nodeid in wanted]
-    dropped = [item for item in items if item.nodeid not in wanted]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-    items[:] = kept
-
-
-def pytest_runtest_logstart(nodeid, location) -> None:
-    _state["started"][nodeid] = time.monotonic()
-    _state["results"][nodeid] = ("passed", "passed")
-    _emit("start", nodeid=nodeid)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    try:
-        report = outcome.get_result()
-        _record(item.nodeid, call, report)
-    except Exception as error:  # never let feedback-making break the run
-        _state["results"][item.nodeid] = ("error", f"grader plugin error: {error!r}")
-
-
-def _record(nodeid: str, call, report) -> None:
-    previous, _ = _state["results"].get(nodeid, ("passed", ""))
-    if previous != "passed":
-        return  # the first problem is the one to report
-    if hasattr(report, "wasxfail"):
-        reason = report.wasxfail or "expected to fail"
-        _state["results"][nodeid] = ("skipped", _shorten(f"xfail: {reason}"))
-        return
-    if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
-        reason = reason.removeprefix("Skipped: ")
-        _state["results"][nodeid] = ("skipped", _shorten(f"skipped: {reason}"))
-        return
-    if not report.failed:
-        return
-    error = call.excinfo.value if call.excinfo is not None else None
-    feedback = feedback_for(error) if error is not None else _first_line(report.longreprtext)
-    if call.when == "call":
-        _state["results"][nodeid] = ("failed", _shorten(feedback))
-    else:
-        _state["results"][nodeid] = ("error", _shorten(f"error in test {call.when}: {feedback}"))
-
-
-def pytest_runtest_logfinish(nodeid, location) -> None:
-    outcome, feedback = _state["results"].get(nodeid, ("error", "no result recorded"))
-    duration = time.monotonic() - _state["started"].get(nodeid, time.monotonic())
-    _emit("finish", nodeid=nodeid, outcome=outcome, feedback=feedback, duration=duration)
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    _emit("session_finish", exitstatus=int(exitstatus))

@@ -3,32 +3,40 @@
 What a grading subprocess gets, in every case:
 
 - its own session and process group, which the grader kills as a whole (SIGKILL) on a time-out;
-- ``RLIMIT_AS`` = the assignment's ``memory_mb`` (a huge allocation raises MemoryError instead of
-  exhausting the machine), ``RLIMIT_CORE`` = 0 (no core dumps), ``RLIMIT_FSIZE`` = 1 GiB per
-  file written;
+- a limit on processes and one on memory for its whole tree, where the machine allows a cgroup
+  (`dlcc.course.limits`: ``pids.max`` = ``DLCC_GRADE_PROCESSES``, default 256 tasks, threads
+  included; the memory limit = the assignment's ``memory_mb`` for all its processes together);
+- ``RLIMIT_AS`` = ``memory_mb`` per process too (a huge allocation raises MemoryError rather
+  than waking the OOM killer), ``RLIMIT_CORE`` = 0, ``RLIMIT_FSIZE`` = 1 GiB per file;
 - a clean environment: HOME, TMPDIR and the working directory inside the grading folder,
   ``PYTHONPATH`` = that folder's ``src`` first, BLAS/OpenMP thread counts capped to the cores
   this process may use, and no other variable of the grader's environment (``PATH``, the
-  locale and ``DLCC_DATA_DIR`` excepted).
+  locale and ``DLCC_DATA_DIR`` excepted);
+- its output and its events come back through pipes that the grader reads with bounds.
 
 Where the machine allows it (checked once per process by actually trying it), more:
 
 - ``full``: ``unshare --user --map-root-user --net --mount --pid --fork --kill-child``. No
-  network (only a loopback device, down). Every mount is read-only except the grading folder's
-  scratch, home, tmp and events folders; the package and test copies in the grading folder are
-  read-only too. The mounts are locked by a nested user namespace, so the code cannot remount
-  them writable. A PID namespace: when the tests' process exits or is killed, every process it
-  started dies with it. ``/dev/shm`` is a private 512 MB tmpfs.
+  network (only a loopback device, down). The course root, the grader's own ``dlcc`` source
+  (an editable install's folder, or the installed package) and the temporary folder (other
+  gradings' work folders) are hidden under empty tmpfs mounts (`hidden_paths`). The scratch,
+  home and tmp folders are one tmpfs of ``DLCC_GRADE_SCRATCH_MB`` (default 1024) MB; every
+  other mount is read-only, the package and test copies in the work folder included. The
+  mounts are locked by a nested user namespace. ``RLIMIT_NPROC`` is set in the sandbox's user
+  namespace (it bounds processes where no cgroup could be made, unless the grader runs as the
+  real root, to which the kernel does not apply it). A PID namespace: when the tests' process
+  exits or is killed, every process it started dies with it. ``/dev/shm`` is a private 512 MB
+  tmpfs.
 - ``network``: ``unshare --user --map-root-user --net`` only: no network, but the filesystem is
-  as writable as it is for the grader's own user.
+  as readable and writable as it is for the grader's own user.
 - ``none``: limits and environment only.
 
-Not protected at any level: reading files the grader's user can read (the copied tests
-included: hidden tests are copied only with ``--hidden``), CPU use up to the time limits,
-and the results themselves: the reporting plugin runs in the same process as the graded code,
-so deliberately forged results, or text the code puts in an exception message (which becomes
-feedback), are not prevented. This is protection against buggy and careless code, and against
-harm to the machine; not a defence of the scores against a determined cheat.
+`Isolation.limits` says which process, memory and disk limits were set, and the report shows
+it. Not protected at any level: reading files the grader's user can read outside the hidden
+folders (the copied tests included: hidden tests are copied only with ``--hidden``), CPU use up
+to the time limits, and the results themselves against code that reads the reporting plugin's
+memory: the plugin runs in the same process as the graded code (see
+`dlcc.course.pytest_plugin` for what its authenticated channel does and does not stop).
 
 Set ``DLCC_GRADE_SANDBOX`` to ``network`` or ``none`` to use less than the machine offers.
 """
@@ -46,9 +54,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlcc.course.errors import CourseError
+from dlcc.course.limits import TreeCgroup
 
 LEVELS = ("full", "network", "none")
 FILE_SIZE_LIMIT = 1 << 30
+DEFAULT_PROCESSES = 256  # tasks (threads count) in one grading process tree
+DEFAULT_SCRATCH_MB = 1024  # the one tmpfs holding scratch, home and tmp
 SANDBOX_INIT = Path(__file__).with_name("sandbox_init.py")
 UNSHARE_FULL = [
     "--user",
@@ -70,7 +81,10 @@ THREAD_VARIABLES = (
     "BLIS_NUM_THREADS",
 )
 DESCRIPTIONS = {
-    "full": "no network; read-only filesystem outside the grading folder; own PID namespace",
+    "full": (
+        "no network; read-only filesystem outside the grading folder; course root, grader's "
+        "dlcc source and temporary folder hidden; own PID namespace"
+    ),
     "network": "no network (the filesystem is NOT read-only: unshare could not mount)",
     "none": "no namespaces available (network and filesystem NOT isolated)",
 }
@@ -81,7 +95,9 @@ class Isolation:
     """The sandbox level in use and why."""
 
     level: str  # one of LEVELS
-    note: str  # what it protects, and why not more
+    note: str  # what it protects, and why not more (the limits included)
+    limits: str = ""  # which process, memory and disk limits are set
+    cgroups: bool = False  # whether a cgroup per grading process can be made here
 
     @property
     def pid_namespace(self) -> bool:
@@ -104,9 +120,12 @@ def detect_isolation() -> Isolation:
     if _detected is None:
         _detected = _probe()
     if requested is None or LEVELS.index(requested) >= LEVELS.index(_detected.level):
-        if requested is None or requested == _detected.level:
-            return _detected
-        return Isolation(requested, f"{DESCRIPTIONS[requested]} (DLCC_GRADE_SANDBOX)")
+        level = requested or _detected.level
+        note = _detected.note
+        if level != _detected.level:
+            note = f"{DESCRIPTIONS[level]} (DLCC_GRADE_SANDBOX)"
+        limits = describe_limits(level, _detected.cgroups)
+        return Isolation(level, f"{note}; {limits}", limits, _detected.cgroups)
     raise CourseError(
         f"DLCC_GRADE_SANDBOX={requested} is not available here: {_detected.note}; "
         f"use {_detected.level} or unset it"
@@ -114,19 +133,98 @@ def detect_isolation() -> Isolation:
 
 
 def _probe() -> Isolation:
+    cgroups = _probe_cgroups()
     unshare = shutil.which("unshare")
     if unshare is None:
-        return Isolation("none", DESCRIPTIONS["none"] + ": the `unshare` program is missing")
+        note = DESCRIPTIONS["none"] + ": the `unshare` program is missing"
+        return Isolation("none", note, cgroups=cgroups)
     with tempfile.TemporaryDirectory(prefix="dlcc-sandbox-probe-") as folder:
         writable = Path(folder) / "rw"
         writable.mkdir()
+        stage = Path(folder) / "stage"
+        stage.mkdir()
         full = [unshare, *UNSHARE_FULL, sys.executable, str(SANDBOX_INIT)]
-        full += ["--rw", str(writable), "--probe"]
+        full += ["--rw", str(writable), "--tmpfs", "1", str(stage), "--probe"]
+        for path in hidden_paths(Path(folder) / "none")[0]:
+            full += ["--hide", str(path)]
+        full += ["--keep", folder, "--keep", sys.prefix, "--keep", sys.base_prefix]
         if _succeeds(full):
-            return Isolation("full", DESCRIPTIONS["full"])
+            return Isolation("full", DESCRIPTIONS["full"], cgroups=cgroups)
     if _succeeds([unshare, *UNSHARE_NETWORK, sys.executable, "-c", "pass"]):
-        return Isolation("network", DESCRIPTIONS["network"])
-    return Isolation("none", DESCRIPTIONS["none"] + ": `unshare --user --net` is not permitted")
+        return Isolation("network", DESCRIPTIONS["network"], cgroups=cgroups)
+    note = DESCRIPTIONS["none"] + ": `unshare --user --net` is not permitted"
+    return Isolation("none", note, cgroups=cgroups)
+
+
+def _probe_cgroups() -> bool:
+    made = TreeCgroup.create(64, 16)
+    if made is None:
+        return False
+    made.remove()
+    return True
+
+
+def processes_limit() -> int:
+    """The most tasks one grading process tree may have (``DLCC_GRADE_PROCESSES``)."""
+    return _positive_setting("DLCC_GRADE_PROCESSES", DEFAULT_PROCESSES)
+
+
+def scratch_mb() -> int:
+    """The size of the tmpfs for scratch, home and tmp (``DLCC_GRADE_SCRATCH_MB``)."""
+    return _positive_setting("DLCC_GRADE_SCRATCH_MB", DEFAULT_SCRATCH_MB)
+
+
+def _positive_setting(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise CourseError(f"{name}={value!r}: expected a positive whole number")
+    return int(value)
+
+
+def describe_limits(level: str, cgroups: bool) -> str:
+    """One line: which process, memory and disk limits a grading process gets at `level`."""
+    processes = processes_limit()
+    if cgroups:
+        parts = [
+            f"processes: at most {processes} for the whole tree (a pids cgroup)",
+            "memory: one cap (memory_mb) for the whole process tree (a memory cgroup)",
+        ]
+    else:
+        nproc = "RLIMIT_NPROC in the user namespace" if level == "full" else "no limit"
+        if level == "full" and os.geteuid() == 0:
+            nproc += " (NOT enforced for the real root)"
+        parts = [
+            f"processes: {nproc} (no cgroup here)",
+            f"memory: memory_mb per process only (RLIMIT_AS), so up to {processes} x memory_mb "
+            "for the whole tree (no cgroup here)",
+        ]
+    if level == "full":
+        parts.append(f"disk: a {scratch_mb()} MB tmpfs for scratch, home and tmp")
+    else:
+        parts.append("disk: 1 GiB per file (RLIMIT_FSIZE), no total quota")
+    return "; ".join(parts)
+
+
+def hidden_paths(work: Path) -> tuple[list[Path], list[Path]]:
+    """(folders to hide, folders under them to keep visible) for a sandbox on work folder
+    `work`: the temporary folder and every folder this process imports a ``dlcc`` from (the
+    course root is added by the caller); kept: the Python installation and `work`."""
+    import dlcc
+
+    package = Path(dlcc.__file__).resolve().parent
+    hidden = {Path(tempfile.gettempdir()).resolve(), package}
+    for entry in sys.path:
+        folder = Path(entry or ".").resolve()
+        if (folder / "dlcc").is_dir() and folder != work / "src":
+            hidden.add(folder)
+    kept = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    kept.add(Path(sys.executable).resolve().parent)
+    kept.add(work.resolve())
+    if os.environ.get("DLCC_DATA_DIR"):
+        kept.add(Path(os.environ["DLCC_DATA_DIR"]).resolve())
+    return sorted(hidden), sorted(kept)
 
 
 def _succeeds(command: list[str]) -> bool:
@@ -137,22 +235,27 @@ def _succeeds(command: list[str]) -> bool:
     return result.returncode == 0
 
 
-def wrap_command(
-    command: list[str], isolation: Isolation, init_script: Path, writable: list[Path]
-) -> list[str]:
+@dataclass(frozen=True)
+class Mounts:
+    """What the full sandbox mounts: see `dlcc.course.sandbox_init`."""
+
+    writable: list[Path]  # the folders that stay writable (one tmpfs)
+    stage: Path  # an empty folder to mount that tmpfs on first
+    cwd: Path  # the working directory, set after the mounts
+    hidden: list[Path]  # empty tmpfs over each
+    kept: list[Path]  # bound back where a hidden folder covered them
+
+
+def wrap_command(command: list[str], isolation: Isolation, init_script: Path, mounts: Mounts):
     """`command` prefixed with what puts it inside the sandbox at `isolation`'s level."""
     unshare = shutil.which("unshare") or "unshare"
     if isolation.level == "full":
-        rw_options = [option for folder in writable for option in ("--rw", str(folder))]
-        return [
-            unshare,
-            *UNSHARE_FULL,
-            sys.executable,
-            str(init_script),
-            *rw_options,
-            "--",
-            *command,
-        ]
+        options = [option for folder in mounts.writable for option in ("--rw", str(folder))]
+        options += ["--tmpfs", str(scratch_mb()), str(mounts.stage), "--cwd", str(mounts.cwd)]
+        options += [option for folder in mounts.hidden for option in ("--hide", str(folder))]
+        options += [option for folder in mounts.kept for option in ("--keep", str(folder))]
+        options += ["--nproc", str(processes_limit())]
+        return [unshare, *UNSHARE_FULL, sys.executable, str(init_script), *options, "--", *command]
     if isolation.level == "network":
         return [unshare, *UNSHARE_NETWORK, *command]
     return list(command)
@@ -192,8 +295,10 @@ def child_environment(home: Path, tmp: Path, python_path: list[Path], extra: dic
     return environment
 
 
-def _limit_resources(memory_mb: int) -> None:
+def _limit_resources(memory_mb: int, cgroup: TreeCgroup | None) -> None:
     """Runs in the child between fork and exec."""
+    if cgroup is not None:
+        cgroup.enter()
     memory = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -201,25 +306,33 @@ def _limit_resources(memory_mb: int) -> None:
 
 
 def start(
-    command: list[str], *, cwd: Path, environment: dict, memory_mb: int, log: Path
+    command: list[str],
+    *,
+    cwd: Path,
+    environment: dict,
+    memory_mb: int,
+    output: int,
+    pass_fds: tuple[int, ...] = (),
+    cgroup: TreeCgroup | None = None,
 ) -> subprocess.Popen:
-    """Start `command` (already wrapped) in its own session, limits applied, output to `log`."""
-    with open(log, "wb") as output:
-        return subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: _limit_resources(memory_mb),
-            close_fds=True,
-        )
+    """Start `command` (already wrapped) in its own session and `cgroup`, limits applied, its
+    stdout and stderr on file descriptor `output`, `pass_fds` inherited."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: _limit_resources(memory_mb, cgroup),
+        close_fds=True,
+        pass_fds=pass_fds,
+    )
 
 
-def kill(process: subprocess.Popen) -> None:
-    """SIGKILL the process group and every descendant still known, then reap the process."""
+def kill(process: subprocess.Popen, cgroup: TreeCgroup | None = None) -> None:
+    """SIGKILL the process group, the cgroup and every descendant still known; reap."""
     descendants = []
     try:
         import psutil
@@ -236,6 +349,8 @@ def kill(process: subprocess.Popen) -> None:
             child.kill()
         except Exception:
             pass
+    if cgroup is not None:
+        cgroup.kill()
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)

@@ -1,19 +1,21 @@
 """Supervising the graded tests: pytest in sandboxed subprocesses, watched test by test.
 
 `Runner` starts pytest on a filled work folder (see `dlcc.course.workdir`) through
-`dlcc.course.sandbox`, and `Watch` follows that process through the JSON Lines events that
-`dlcc.course.pytest_plugin` writes. A test over its time limit, or a process that dies
-mid-test, costs that one test (`Status.TIMED_OUT`, `Status.CRASHED`); the runner then starts
-a new process for the tests left. What pytest collects must match the catalogue exactly:
-anything else is an instructor error (`CourseError`).
+`dlcc.course.sandbox`, each process in a cgroup of its own where the machine allows one, and
+`Watch` follows that process through the authenticated events that `dlcc.course.pytest_plugin`
+writes to a pipe (`dlcc.course.channel`: bounded, and only in an honest run's order; anything
+else is rejected, the process killed, and the test it was running earns nothing). A test over
+its time limit, or a process that dies mid-test, costs that one test (`Status.TIMED_OUT`,
+`Status.CRASHED`); the runner then starts a new process for the tests left. What pytest
+collects must match the catalogue exactly: anything else is an instructor error (`CourseError`).
 
 Everything here reads the events as data; nothing imports the graded code.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import secrets
 import sys
 import time
 from enum import Enum
@@ -21,7 +23,9 @@ from pathlib import Path
 
 from dlcc.course import sandbox
 from dlcc.course.catalogue import Assignment, GradedTest, format_points
+from dlcc.course.channel import EventChannel, OutputTail, Protocol, Rejected
 from dlcc.course.errors import CourseError
+from dlcc.course.limits import TreeCgroup
 from dlcc.course.outcome import Status, TestOutcome, one_line
 from dlcc.course.sandbox_init import SETUP_FAILED
 from dlcc.course.workdir import PLUGIN_MODULE, Workspace, remove_tree
@@ -37,6 +41,7 @@ class Ending(Enum):
     TEST_TIMEOUT = "test_timeout"  # the running test went over its limit
     OVERALL_TIMEOUT = "overall_timeout"  # the whole grading's limit ran out
     IDLE_TIMEOUT = "idle_timeout"  # no test running, and no event, for startup_timeout_s
+    REJECTED = "rejected"  # its events were forged, malformed, over-long or out of order
 
 
 class Runner:
@@ -61,6 +66,7 @@ class Runner:
         self.limits = {self.nodeid(t): assignment.test_timeout(t) for t in selected}
         self.results: dict[str, TestOutcome] = {}  # by node id
         self.collect_errors: dict[str, str] = {}
+        self.collect_skips: set[str] = set()  # collectors the graded code skipped
         self.collection_checked = False
         self.notes: list[str] = []
 
@@ -96,6 +102,13 @@ class Runner:
         """Record what the run's ending means; whether to start another process."""
         self._mark_uncollected()
         current = watch.current
+        if watch.ended is Ending.REJECTED:
+            message = f"the test process's report was rejected: {watch.rejected}"
+            if current is not None:
+                self.results[current] = TestOutcome(Status.ERROR, message)
+                return True
+            self._not_run(self._remaining(), f"not run: {message}")
+            return False
         if watch.ended is Ending.TEST_TIMEOUT:
             limit = format_points(self.limits[current])
             self.results[current] = TestOutcome(Status.TIMED_OUT, f"timed out after {limit} s")
@@ -125,6 +138,11 @@ class Runner:
         exit_text = sandbox.describe_exit(watch.returncode, self.isolation)
         if current is not None:
             message = f"the test process {exit_text} while running this test"
+            if watch.out_of_memory and watch.returncode in (-9, 137):
+                message = (
+                    f"the test process was stopped for using over {self.assignment.memory_mb} "
+                    "MB (all its processes together) while running this test"
+                )
             self.results[current] = TestOutcome(Status.CRASHED, message)
             return True
         if watch.returncode == SETUP_FAILED and watch.configured is None:
@@ -143,6 +161,9 @@ class Runner:
     def _mark_uncollected(self) -> None:
         for nodeid in self._remaining():
             for path, message in self.collect_errors.items():
+                if _under(nodeid, path) and path in self.collect_skips:
+                    self.results[nodeid] = TestOutcome(Status.SKIPPED, message)
+                    break
                 if _under(nodeid, path):
                     self._not_run([nodeid], f"could not be collected: {message}")
                     break
@@ -151,19 +172,24 @@ class Runner:
         workspace = self.workspace
         select = workspace.events / f"select-{run_number}.txt"
         select.write_text("".join(f"{nodeid}\n" for nodeid in remaining), encoding="utf-8")
-        events = workspace.events / f"run-{run_number}.jsonl"
-        events.write_bytes(b"")
         log = workspace.events / f"run-{run_number}.log"
         for folder in (workspace.scratch, workspace.home, workspace.tmp):
             remove_tree(folder)  # each process starts clean: nothing planted by an earlier one
             folder.mkdir()
+        key = secrets.token_hex(32).encode()
+        key_read, key_write = os.pipe()
+        os.write(key_write, key)
+        os.close(key_write)
+        events_read, events_write = os.pipe()
+        output_read, output_write = os.pipe()
         learner_sources = [str(workspace.root / s) for s in self.assignment.sources]
         environment = sandbox.child_environment(
             workspace.home,
             workspace.tmp,
             [workspace.src, workspace.harness],
             {
-                "DLCC_GRADE_EVENTS": str(events),
+                "DLCC_GRADE_EVENTS_FD": str(events_write),
+                "DLCC_GRADE_KEY_FD": str(key_read),
                 "DLCC_GRADE_SELECT": str(select),
                 "DLCC_GRADE_SOURCES": os.pathsep.join(learner_sources),
                 "DLCC_GRADE_PACKAGE": str(workspace.src),
@@ -188,23 +214,51 @@ class Runner:
             pytest_command,
             self.isolation,
             workspace.harness / "sandbox_init.py",
-            workspace.writable,
+            workspace.mounts(self.hidden_paths()),
         )
-        process = sandbox.start(
-            command,
-            cwd=workspace.scratch,
-            environment=environment,
-            memory_mb=self.assignment.memory_mb,
-            log=log,
-        )
-        watch = Watch(process, events, log)
+        cgroup = None
+        if self.isolation.cgroups:
+            cgroup = TreeCgroup.create(self.assignment.memory_mb, sandbox.processes_limit())
+        channel, output = EventChannel(events_read, key), OutputTail(output_read)
+        try:
+            process = sandbox.start(
+                command,
+                cwd=workspace.scratch,
+                environment=environment,
+                memory_mb=self.assignment.memory_mb,
+                output=output_write,
+                pass_fds=(key_read, events_write),
+                cgroup=cgroup,
+            )
+        except BaseException:
+            channel.close()
+            output.close()
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        finally:
+            for fd in (key_read, events_write, output_write):
+                os.close(fd)
+        watch = Watch(process, channel, output, set(remaining), cgroup)
         try:
             watch.follow(self, deadline)
+            watch.drain(self)
         finally:
             if process.poll() is None:
-                sandbox.kill(process)
-        watch.drain(self)
+                sandbox.kill(process, cgroup)
+            if cgroup is not None:
+                watch.out_of_memory = cgroup.out_of_memory()
+                cgroup.remove()
+            output.read()
+            channel.close()
+            output.close()
+            log.write_text(output.text(), encoding="utf-8")
         return watch
+
+    def hidden_paths(self) -> tuple[list[Path], list[Path]]:
+        """What the full sandbox hides (the course root among them) and keeps visible."""
+        hidden, kept = sandbox.hidden_paths(self.workspace.root)
+        return sorted({*hidden, self.workspace.course_root.resolve()}), kept
 
     def on_event(self, event: dict) -> None:
         """Instructor errors found in the events: raise (the caller kills the process)."""
@@ -219,6 +273,8 @@ class Runner:
                 )
         elif kind == "collect_error":
             self.collect_errors[str(event.get("nodeid", ""))] = str(event.get("message", ""))
+            if event.get("skipped"):
+                self.collect_skips.add(str(event.get("nodeid", "")))
         elif kind == "collected" and not self.collection_checked:
             self.collection_checked = True
             self._check_collection([str(n) for n in event.get("nodeids", [])])
@@ -250,14 +306,14 @@ class Runner:
 
 
 class Watch:
-    """Follows one pytest process through its events file."""
+    """Follows one pytest process through its events pipe."""
 
-    def __init__(self, process, events: Path, log: Path) -> None:
+    def __init__(self, process, channel, output, selected, cgroup=None) -> None:
         self.process = process
-        self.events = events
-        self.log = log
-        self.offset = 0
-        self.buffer = b""
+        self.channel = channel
+        self.output = output
+        self.protocol = Protocol(selected)
+        self.cgroup = cgroup
         self.finished: dict[str, TestOutcome] = {}  # by node id
         self.current: str | None = None
         self.current_started = 0.0
@@ -266,12 +322,22 @@ class Watch:
         self.configured: dict | None = None
         self.ended = Ending.EXITED
         self.returncode: int | None = None
+        self.rejected = ""  # why the events were rejected (Ending.REJECTED)
+        self.out_of_memory = False  # the cgroup's memory limit stopped a process
+
+    @property
+    def log(self) -> str:
+        return self.output.text()
 
     def follow(self, runner: Runner, deadline: float) -> None:
         """Until the process exits or a limit runs out (then kill it and say which)."""
         while True:
             returncode = self.process.poll()
             self.drain(runner)
+            if self.ended is Ending.REJECTED:
+                sandbox.kill(self.process, self.cgroup)
+                self.returncode = self.process.returncode
+                return
             if returncode is not None:
                 self.returncode = returncode
                 return
@@ -285,29 +351,24 @@ class Watch:
             elif now - self.last_activity > runner.startup_timeout_s:
                 self.ended = Ending.IDLE_TIMEOUT
             if self.ended is not Ending.EXITED:
-                sandbox.kill(self.process)
+                sandbox.kill(self.process, self.cgroup)
                 self.returncode = self.process.returncode
                 return
             time.sleep(POLL_INTERVAL_S)
 
     def drain(self, runner: Runner) -> None:
-        """Read the events written since the last call."""
-        try:
-            with open(self.events, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except OSError:
+        """Read the events (and output) sent since the last call; reject a forged report."""
+        self.output.read()
+        if self.ended is Ending.REJECTED:
             return
-        self.offset += len(data)
-        lines = (self.buffer + data).split(b"\n")
-        self.buffer = lines.pop()
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
+        try:
+            for event in self.channel.read():
+                self.protocol.check(event)
                 self._apply(event, runner)
+            if self.channel.rejected is not None:
+                raise self.channel.rejected
+        except Rejected as error:
+            self.ended, self.rejected = Ending.REJECTED, str(error)
 
     def _apply(self, event: dict, runner: Runner) -> None:
         self.last_activity = time.monotonic()
@@ -319,7 +380,8 @@ class Watch:
             status = Status.from_event(str(event.get("outcome", "error")))
             duration = event.get("duration")
             duration = float(duration) if isinstance(duration, int | float) else None
-            self.finished[nodeid] = TestOutcome(status, str(event.get("feedback", "")), duration)
+            feedback = one_line(str(event.get("feedback", "")), 400)
+            self.finished[nodeid] = TestOutcome(status, feedback, duration)
             if self.current == nodeid:
                 self.current = None
                 if self.ended is Ending.TEST_TIMEOUT:  # it finished just in time after all
@@ -338,11 +400,7 @@ def _under(nodeid: str, path: str) -> bool:
     return nodeid.startswith(path + "::") or nodeid.startswith(path.rstrip("/") + "/")
 
 
-def _tail(log: Path, lines: int = 3) -> str:
-    """The last few non-blank lines of a process's log, on one line."""
-    try:
-        text = log.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no output)"
-    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+def _tail(log: str, lines: int = 3) -> str:
+    """The last few non-blank lines of a process's output, on one line."""
+    kept = [line.strip() for line in log.splitlines() if line.strip()][-lines:]
     return one_line(" | ".join(kept), 400) or "(no output)"

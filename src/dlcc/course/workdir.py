@@ -7,8 +7,9 @@ submission, and deleted afterwards::
                            its root-relative path, e.g. T/graded/tests/course/a1/ (hidden
                            tests removed as in a release, unless hidden=True)
     T/harness/             the reporting plugin and the sandbox's first program
-    T/events/              one JSON Lines file of test events per pytest process, and its log
-    T/scratch, home, tmp   the tests' working directory, HOME and TMPDIR
+    T/events/              each pytest process's selection file, and the tail of its output
+    T/scratch, home, tmp   the tests' working directory, HOME and TMPDIR (in the full sandbox,
+                           folders of one size-limited tmpfs, first mounted on the empty T/stage)
 
 This module owns that layout (`Workspace`), filling it (`build_workspace`), finding the
 learner's files in a submission (`find_submitted`) and removing it (`remove_tree`). It copies
@@ -67,11 +68,17 @@ class Workspace:
         self.scratch = root / "scratch"
         self.home = root / "home"
         self.tmp = root / "tmp"
+        self.stage = root / "stage"
+        self.course_root = root  # set by build_workspace: the course root it copies from
 
     @property
     def writable(self) -> list[Path]:
         """The folders the tests may write (all others are read-only in the full sandbox)."""
-        return [self.events, self.scratch, self.home, self.tmp]
+        return [self.scratch, self.home, self.tmp]
+
+    def mounts(self, hidden: tuple[list[Path], list[Path]]) -> sandbox.Mounts:
+        """What the full sandbox mounts for this work folder: `hidden` is (hide, keep)."""
+        return sandbox.Mounts(self.writable, self.stage, self.scratch, *hidden)
 
 
 def build_workspace(
@@ -83,7 +90,10 @@ def build_workspace(
 ) -> tuple[list[SourceOrigin], list[str]]:
     """Fill the work folder: package overlay, tests, harness. Returns where each source came
     from, and notes for the report."""
-    for folder in [workspace.graded, workspace.harness, *workspace.writable]:
+    workspace.course_root = catalogue.root
+    for folder in [workspace.graded, workspace.harness, workspace.events, workspace.stage]:
+        folder.mkdir(parents=True, exist_ok=True)
+    for folder in workspace.writable:
         folder.mkdir(parents=True, exist_ok=True)
     copy_package(catalogue, workspace.package, stub=False)
     origins, notes = [], []
