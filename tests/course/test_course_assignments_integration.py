@@ -25,7 +25,6 @@ from dlcc.cli import main
 from dlcc.course.catalogue import CATALOGUE_PATH, load_catalogue
 from dlcc.course.fences import parse_regions, strip_solutions
 from dlcc.course.grade import grade
-from dlcc.course.release import release
 from dlcc.course.report import validate_results
 
 pytestmark = pytest.mark.course_integration
@@ -41,20 +40,6 @@ def load(assignment_id: str):
     if not (REPO / CATALOGUE_PATH).is_file():
         pytest.skip("this checkout has no assignments/catalogue.toml")
     return load_catalogue(REPO).ready(assignment_id)
-
-
-@pytest.fixture(scope="module")
-def releases(tmp_path_factory):
-    """Each assignment's release, made once for the module."""
-    made = {}
-
-    def get(assignment_id: str) -> Path:
-        if assignment_id not in made:
-            folder = tmp_path_factory.mktemp(assignment_id) / "release"
-            made[assignment_id] = release(REPO, assignment_id, folder)
-        return made[assignment_id]
-
-    return get
 
 
 def ids_needing_only(assignment, regions: set[str], visibility: str = "public") -> set[str]:

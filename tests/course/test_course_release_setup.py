@@ -25,25 +25,11 @@ from dlcc.course.catalogue import load_catalogue
 from dlcc.course.errors import CourseError
 from dlcc.course.grade import grade
 from dlcc.course.outcome import SourceOrigin, SourceStatus, Status, TestOutcome
-from dlcc.course.release import release
 from dlcc.course.release_setup import learner_blocks, torch_install
 from dlcc.course.report import GradeReport, TestResult
 
 REPO = Path(dlcc.__file__).resolve().parents[2]
 ASSIGNMENTS = ["a1", "a2"]
-
-
-@pytest.fixture(scope="module")
-def releases(tmp_path_factory):
-    made = {}
-
-    def get(assignment_id: str) -> Path:
-        if assignment_id not in made:
-            folder = tmp_path_factory.mktemp(assignment_id) / "release"
-            made[assignment_id] = release(REPO, assignment_id, folder)
-        return made[assignment_id]
-
-    return get
 
 
 @pytest.mark.parametrize("assignment_id", ASSIGNMENTS)
