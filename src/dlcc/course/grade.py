@@ -84,7 +84,13 @@ def grade(
         if overall_timeout_s is None:
             overall_timeout_s = default_overall_timeout(assignment, selected, startup_timeout_s)
         runner = Runner(
-            workspace, assignment, selected, isolation, startup_timeout_s, overall_timeout_s
+            workspace,
+            assignment,
+            selected,
+            isolation,
+            startup_timeout_s,
+            overall_timeout_s,
+            all_sources=sorted(catalogue.source_owners()),
         )
         runner.run()
         notes += runner.notes

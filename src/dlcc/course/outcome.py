@@ -24,10 +24,14 @@ class Status(Enum):
 
     @classmethod
     def from_event(cls, outcome: object) -> Status:
-        """The status for a ``finish`` event's ``outcome`` (see `dlcc.course.pytest_plugin`);
-        anything but passed, failed, error or skipped counts as an error."""
+        """The status for a ``finish`` event's ``outcome`` (see `dlcc.course.pytest_plugin`):
+        passed, failed, error, skipped, timed_out or crashed; anything else is an error."""
         if outcome in ("passed", "failed", "error", "skipped"):
             return cls(outcome)
+        if outcome == "timed_out":
+            return cls.TIMED_OUT
+        if outcome == "crashed":
+            return cls.CRASHED
         return cls.ERROR
 
 

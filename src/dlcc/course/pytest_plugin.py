@@ -9,7 +9,10 @@ with ``-p dlcc_grade_plugin``. It reads its settings from the environment:
 - ``DLCC_GRADE_SELECT``: a file of node ids, one a line: only these run, in collection order;
 - ``DLCC_GRADE_SOURCES``: the learner's source files (``os.pathsep``-separated), which
   feedback points into ("TypeError: ... (in layers.py:42)");
-- ``DLCC_GRADE_PACKAGE``: the folder the ``dlcc`` under test must be imported from.
+- ``DLCC_GRADE_PACKAGE``: the folder the ``dlcc`` under test must be imported from;
+- ``DLCC_GRADE_LEARNER``: the spec of the learner's process (`dlcc.course.learner`): when set,
+  the learner's modules are stand-ins here and their code runs in that process, one test at a
+  time under the test's limit from ``DLCC_GRADE_LIMITS`` (a JSON file: node id -> seconds).
 
 Each event is one line: the hex HMAC-SHA256 of the JSON text under the run's key, a space, and
 a JSON object with an ``event`` key and ``seq`` (0, 1, 2, ... in order). Events:
@@ -20,14 +23,13 @@ a JSON object with an ``event`` key and ``seq`` (0, 1, 2, ... in order). Events:
 
 The parent watches ``start``/``finish`` to enforce time limits and to notice a process that dies
 mid-test, and accepts only authenticated events, in sequence, one start/finish pair per selected
-test in collection order (`dlcc.course.channel`). So a submission that writes its own "passed"
-lines to the channel and exits, or that replaces this module's functions, earns nothing: the
-hooks and the key live in a closure, registered with pytest, and no module attribute reaches
-them. But this plugin runs in the same process as the code it grades: code that reads the
-process's memory (``gc``, pytest's plugin manager, ``/proc/self/mem``) can find the key or the
-hooks and forge a report. Only running the graded code in a separate process closes that.
-A test counts as passed only when its call phase is reported passed; a test that the graded
-code skips or xfails is reported "skipped by the submission's code".
+test in collection order (`dlcc.course.channel`). With ``DLCC_GRADE_LEARNER`` this process runs
+no learner code at all: the learner's code runs in its own process and reaches this one only as
+requests on objects the tests hand it (`dlcc.course.remote`), so it cannot read the key, the
+hooks, the tests or the expected values. A test counts as passed only when its call phase is
+reported passed; a test that is skipped or xfailed, or whose learner code calls pytest.skip(),
+scores nothing and says why. A learner process that dies or runs over the test's limit costs
+that test ("crashed", "timed out"), and the next test gets a fresh one.
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ def _learner_sources() -> set[str]:
 
 def _where(error: BaseException) -> str:
     """ " (in layers.py:42)": the deepest frame in a learner's file, else in the package."""
+    where = getattr(error, "where", None)  # an error re-raised from the learner's process
+    if isinstance(where, str) and where:
+        return where
     frames = traceback.extract_tb(error.__traceback__)
     sources = _learner_sources()
     package = os.path.realpath(os.environ.get("DLCC_GRADE_PACKAGE", "")) + os.sep
@@ -111,6 +116,9 @@ def _where(error: BaseException) -> str:
 
 def feedback_for(error: BaseException) -> str:
     """One specific line about why a test failed."""
+    where = getattr(error, "where", None)
+    if isinstance(where, str) and type(error).__name__ in ("LearnerError", "LearnerStopped"):
+        return f"{_first_line(error)}{where}"
     if isinstance(error, NotImplementedError):
         return f"not implemented yet: {_first_line(error) or 'NotImplementedError'}"
     if isinstance(error, AssertionError):
@@ -132,6 +140,9 @@ def _make_hooks(emit):
     """The reporting hooks, in a closure: replacing a module attribute changes none of them."""
     results: dict = {}
     started: dict = {}
+    starting_errors: dict = {}  # node id -> why the learner's process could not start for it
+    limits_path = os.environ.get("DLCC_GRADE_LIMITS", "")
+    limits = json.loads(Path(limits_path).read_text(encoding="utf-8")) if limits_path else {}
 
     def record(nodeid: str, call, report) -> None:
         previous, _ = results.get(nodeid, ("passed", ""))
@@ -154,6 +165,10 @@ def _make_hooks(emit):
             return
         error = call.excinfo.value if call.excinfo is not None else None
         feedback = feedback_for(error) if error is not None else _first_line(report.longreprtext)
+        if type(error).__name__ == "LearnerStopped":
+            status = "timed_out" if getattr(error, "timed_out", False) else "crashed"
+            results[nodeid] = (status, _shorten(feedback))
+            return
         if call.when == "call":
             results[nodeid] = ("failed", _shorten(feedback))
         else:
@@ -194,6 +209,26 @@ def _make_hooks(emit):
 
         @staticmethod
         @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_protocol(item, nextitem):
+            learner = _learner[0] if _learner else None
+            if learner is not None:
+                try:
+                    learner.begin_test(float(limits.get(item.nodeid, DEFAULT_LIMIT_S)))
+                except Exception as error:  # reported as the test's outcome by its setup
+                    starting_errors[item.nodeid] = error
+            yield
+            if learner is not None:
+                learner.end_test()
+
+        @staticmethod
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_setup(item) -> None:
+            error = starting_errors.pop(item.nodeid, None)
+            if error is not None:
+                raise error
+
+        @staticmethod
+        @pytest.hookimpl(hookwrapper=True)
         def pytest_runtest_makereport(item, call):
             outcome = yield
             try:
@@ -216,6 +251,8 @@ def _make_hooks(emit):
     return Hooks()
 
 
+DEFAULT_LIMIT_S = 60.0
+_learner: list = []  # the learner's process, once started
 _pending = [_make_hooks(_make_emitter(*_take_channel()))]  # taken by pytest_configure
 
 
@@ -230,7 +267,23 @@ def pytest_configure(config) -> None:
         location = str(Path(dlcc.__file__).resolve())
     except Exception as error:  # reported, then the generated conftest stops the run
         location = f"cannot import dlcc: {type(error).__name__}: {error}"
+    spec = os.environ.pop("DLCC_GRADE_LEARNER", "")
+    if spec:
+        try:
+            import sys
+
+            from dlcc_grade import learner, remote  # the grader's runtime, in the harness
+
+            sys.modules["dlcc.course.remote"] = remote  # what the tests' helpers import
+            _learner.append(learner.install(spec))
+        except Exception as error:  # a grader problem: the parent stops with this message
+            location = f"cannot start the learner's process: {type(error).__name__}: {error}"
     hooks.emit_configured(location)
+
+
+def pytest_unconfigure(config) -> None:
+    for learner in _learner:
+        learner.stop()
 
 
 def _collect_message(report) -> str:

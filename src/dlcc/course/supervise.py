@@ -1,8 +1,10 @@
-"""Supervising the graded tests: pytest in sandboxed subprocesses, watched test by test.
+"""Supervising the graded tests: pytest in subprocesses, watched test by test.
 
-`Runner` starts pytest on a filled work folder (see `dlcc.course.workdir`) through
-`dlcc.course.sandbox`, each process in a cgroup of its own where the machine allows one, and
-`Watch` follows that process through the authenticated events that `dlcc.course.pytest_plugin`
+`Runner` starts pytest, the trusted test process, on a filled work folder (see
+`dlcc.course.workdir`), in a cgroup of its own where the machine allows one. It writes the spec
+of the learner's process, which that test process starts (`dlcc.course.learner`): sandboxed at
+the machine's level (`dlcc.course.sandbox`), in a cgroup of its own, seeing only the learner's
+half of the work folder. `Watch` follows the test process through the authenticated events that `dlcc.course.pytest_plugin`
 writes to a pipe (`dlcc.course.channel`: bounded, and only in an honest run's order; anything
 else is rejected, the process killed, and the test it was running earns nothing). A test over
 its time limit, or a process that dies mid-test, costs that one test (`Status.TIMED_OUT`,
@@ -14,6 +16,7 @@ Everything here reads the events as data; nothing imports the graded code.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -32,6 +35,15 @@ from dlcc.course.workdir import PLUGIN_MODULE, Workspace, remove_tree
 
 POLL_INTERVAL_S = 0.05
 DEFAULT_TEST_TIMEOUT_S = 60.0  # only for a node id the catalogue has no limit for
+# The test process stops a test's learner process at the test's limit; this watch kills the
+# test process itself only this much later (the trusted side's own work on that test included).
+OUTER_GRACE_S = 15.0
+# The learner process's program: the runtime's copy of `dlcc.course.remote` serves, and is the
+# module that the public test helpers' ``dlcc.course.remote`` imports find there.
+LEARNER_MAIN = (
+    "import sys; import dlcc_grade.remote as r; sys.modules['dlcc.course.remote'] = r; "
+    "sys.exit(r.main(sys.argv[1:]))"
+)
 
 
 class Ending(Enum):
@@ -55,8 +67,10 @@ class Runner:
         isolation: sandbox.Isolation,
         startup_timeout_s: float,
         overall_timeout_s: float,
+        all_sources: list[str] | None = None,
     ) -> None:
         self.workspace = workspace
+        self.all_sources = list(all_sources or assignment.sources)  # every assignment's
         self.assignment = assignment
         self.selected = selected
         self.isolation = isolation
@@ -79,6 +93,8 @@ class Runner:
 
     def run(self) -> dict[str, TestOutcome]:
         """Run every selected test (or say why not); the outcomes by node id."""
+        if self.assignment.learner_process:
+            self._write_learner_spec()
         deadline = time.monotonic() + self.overall_timeout_s
         for run_number in range(1, len(self.selected) + 2):
             remaining = self._remaining()
@@ -168,6 +184,43 @@ class Runner:
                     self._not_run([nodeid], f"could not be collected: {message}")
                     break
 
+    def _write_learner_spec(self) -> None:
+        """The learner's process, as the test process is to start it (`dlcc.course.learner`)."""
+        workspace = self.workspace
+        serve = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else [])]
+        serve += ["-c", LEARNER_MAIN, "--serve", "{read}", "{write}"]
+        command = sandbox.wrap_command(
+            serve,
+            self.isolation,
+            workspace.harness / "sandbox_init.py",
+            workspace.mounts(self.hidden_paths(workspace.learner)),
+        )
+        environment = sandbox.child_environment(
+            workspace.home,
+            workspace.tmp,
+            [
+                workspace.learner_src,
+                workspace.learner_tests / self.assignment.tests_dir,
+                workspace.learner_harness,
+            ],
+            {},
+        )
+        spec = {
+            "command": command,
+            "environment": environment,
+            "cwd": str(workspace.scratch),
+            "memory_mb": self.assignment.memory_mb,
+            "processes": sandbox.processes_limit(),
+            "cgroups": self.isolation.cgroups,
+            "level": self.isolation.level,
+            "learner_modules": [module_name(s) for s in self.assignment.sources],
+            "closed_modules": sorted(module_name(s) for s in self.all_sources),
+            "tests": [str(workspace.graded / self.assignment.tests_dir)],
+        }
+        (workspace.harness / "learner.json").write_text(json.dumps(spec), encoding="utf-8")
+        limits = {nodeid: limit for nodeid, limit in self.limits.items()}
+        (workspace.harness / "limits.json").write_text(json.dumps(limits), encoding="utf-8")
+
     def _run_once(self, run_number: int, remaining: list[str], deadline: float) -> Watch:
         workspace = self.workspace
         select = workspace.events / f"select-{run_number}.txt"
@@ -182,17 +235,28 @@ class Runner:
         os.close(key_write)
         events_read, events_write = os.pipe()
         output_read, output_write = os.pipe()
-        learner_sources = [str(workspace.root / s) for s in self.assignment.sources]
+        separate = self.assignment.learner_process
+        if separate:
+            sources = [workspace.learner_source(s) for s in self.assignment.sources]
+            home, tmp, cwd = workspace.trusted / "home", workspace.trusted / "tmp", None
+            learner = {
+                "DLCC_GRADE_LEARNER": str(workspace.harness / "learner.json"),
+                "DLCC_GRADE_LIMITS": str(workspace.harness / "limits.json"),
+            }
+        else:
+            sources = [workspace.root / s for s in self.assignment.sources]
+            home, tmp, learner = workspace.home, workspace.tmp, {}
         environment = sandbox.child_environment(
-            workspace.home,
-            workspace.tmp,
+            home,
+            tmp,
             [workspace.src, workspace.harness],
             {
                 "DLCC_GRADE_EVENTS_FD": str(events_write),
                 "DLCC_GRADE_KEY_FD": str(key_read),
                 "DLCC_GRADE_SELECT": str(select),
-                "DLCC_GRADE_SOURCES": os.pathsep.join(learner_sources),
+                "DLCC_GRADE_SOURCES": os.pathsep.join(str(path) for path in sources),
                 "DLCC_GRADE_PACKAGE": str(workspace.src),
+                **learner,
             },
         )
         pytest_command = [
@@ -210,12 +274,16 @@ class Runner:
             "--continue-on-collection-errors",
             str(workspace.graded / self.assignment.tests_dir),
         ]
-        command = sandbox.wrap_command(
-            pytest_command,
-            self.isolation,
-            workspace.harness / "sandbox_init.py",
-            workspace.mounts(self.hidden_paths()),
-        )
+        if separate:  # trusted: the learner's code runs in a process of its own
+            command, cwd = pytest_command, workspace.trusted / "scratch"
+        else:
+            command = sandbox.wrap_command(
+                pytest_command,
+                self.isolation,
+                workspace.harness / "sandbox_init.py",
+                workspace.mounts(self.hidden_paths(workspace.root)),
+            )
+            cwd = workspace.scratch
         cgroup = None
         if self.isolation.cgroups:
             cgroup = TreeCgroup.create(self.assignment.memory_mb, sandbox.processes_limit())
@@ -223,7 +291,7 @@ class Runner:
         try:
             process = sandbox.start(
                 command,
-                cwd=workspace.scratch,
+                cwd=cwd,
                 environment=environment,
                 memory_mb=self.assignment.memory_mb,
                 output=output_write,
@@ -255,9 +323,10 @@ class Runner:
             log.write_text(output.text(), encoding="utf-8")
         return watch
 
-    def hidden_paths(self) -> tuple[list[Path], list[Path]]:
-        """What the full sandbox hides (the course root among them) and keeps visible."""
-        hidden, kept = sandbox.hidden_paths(self.workspace.root)
+    def hidden_paths(self, visible: Path) -> tuple[list[Path], list[Path]]:
+        """What the full sandbox hides (the course root among them) and keeps visible, for a
+        process that may see the work folder's `visible` part."""
+        hidden, kept = sandbox.hidden_paths(visible)
         return sorted({*hidden, self.workspace.course_root.resolve()}), kept
 
     def on_event(self, event: dict) -> None:
@@ -265,6 +334,11 @@ class Runner:
         kind = event.get("event")
         if kind == "configured":
             location = str(event.get("dlcc", ""))
+            if location.startswith("cannot start the learner's process"):
+                raise CourseError(
+                    f"{location}; set DLCC_GRADE_SANDBOX=network (or none) to grade with less "
+                    "isolation"
+                )
             if str(self.workspace.src.resolve()) not in location:
                 raise CourseError(
                     f"the grading process imported dlcc from {location}, not from the work "
@@ -345,7 +419,7 @@ class Watch:
             if now > deadline:
                 self.ended = Ending.OVERALL_TIMEOUT
             elif self.current is not None:
-                limit = runner.limits.get(self.current, DEFAULT_TEST_TIMEOUT_S)
+                limit = runner.limits.get(self.current, DEFAULT_TEST_TIMEOUT_S) + OUTER_GRACE_S
                 if now - self.current_started > limit:
                     self.ended = Ending.TEST_TIMEOUT
             elif now - self.last_activity > runner.startup_timeout_s:
@@ -391,6 +465,16 @@ class Watch:
         elif kind == "configured":
             self.configured = event
         runner.on_event(event)
+
+
+def module_name(source: str) -> str:
+    """ "src/dlcc/numpy_nn/layers.py" -> "dlcc.numpy_nn.layers"."""
+    parts = list(Path(source).with_suffix("").parts)
+    if parts and parts[0] == "src":
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
 
 
 def _under(nodeid: str, path: str) -> bool:

@@ -1,15 +1,24 @@
 """The grading work folder T: what the graded tests see, built from the course root and the
-submission, and deleted afterwards::
+submission, and deleted afterwards. Two sides, which never share a process::
 
-    T/src/dlcc/...         the course root's package, with the assignment's sources replaced by
-                           the learner's files (a source not submitted gets its release stub)
+    trusted: the tests' process (pytest, the reporting plugin, the oracle)
+    T/src/dlcc/...         the course root's package (the assignment's sources as release
+                           stubs: that process imports stand-ins for them, never the files)
     T/graded/              pytest.ini and conftest.py (generated), and a copy of tests_dir at
                            its root-relative path, e.g. T/graded/tests/course/a1/ (hidden
                            tests removed as in a release, unless hidden=True)
-    T/harness/             the reporting plugin and the sandbox's first program
+    T/harness/             the reporting plugin, the sandbox's first program, the learner
+                           process's spec and the tests' time limits
     T/events/              each pytest process's selection file, and the tail of its output
-    T/scratch, home, tmp   the tests' working directory, HOME and TMPDIR (in the full sandbox,
-                           folders of one size-limited tmpfs, first mounted on the empty T/stage)
+    T/trusted/             the tests' working directory, HOME and TMPDIR
+
+    learner: the learner's process, in the sandbox (only T/learner is visible there)
+    T/learner/src/dlcc/... the package as a release has it (every assignment's solution
+                           regions stubbed, withheld helpers too), the learner's files laid
+                           over it (the reference's, for the instructor's self-check)
+    T/learner/tests/...    the public tests, as a release has them (for their helper modules)
+    T/learner/scratch, home, tmp   its working directory, HOME and TMPDIR (in the full sandbox,
+                           folders of one size-limited tmpfs, first mounted on T/learner/stage)
 
 This module owns that layout (`Workspace`), filling it (`build_workspace`), finding the
 learner's files in a submission (`find_submitted`) and removing it (`remove_tree`). It copies
@@ -31,6 +40,9 @@ from dlcc.course.outcome import SourceOrigin, SourceStatus
 from dlcc.course.release import copy_package, copy_public_tests, walk_files
 
 PLUGIN_MODULE = "dlcc_grade_plugin"  # the name pytest_plugin.py is copied under, for `-p`
+RUNTIME_PACKAGE = "dlcc_grade"  # the grader's runtime modules, copied apart from the package
+TRUSTED_RUNTIME = ("errors", "limits", "sandbox", "remote", "learner")  # the test process's
+LEARNER_RUNTIME = ("remote",)  # the learner process's
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 SKIPPED_SUBMISSION_DIRS = {"__pycache__", "node_modules", "site-packages"}
 
@@ -65,16 +77,27 @@ class Workspace:
         self.graded = root / "graded"
         self.harness = root / "harness"
         self.events = root / "events"
-        self.scratch = root / "scratch"
-        self.home = root / "home"
-        self.tmp = root / "tmp"
-        self.stage = root / "stage"
+        self.trusted = root / "trusted"
+        self.learner = root / "learner"
+        self.learner_src = self.learner / "src"
+        self.learner_package = self.learner_src / "dlcc"
+        self.learner_tests = self.learner / "tests"
+        self.learner_harness = self.learner / "harness"
+        self.scratch = self.learner / "scratch"
+        self.home = self.learner / "home"
+        self.tmp = self.learner / "tmp"
+        self.stage = self.learner / "stage"
         self.course_root = root  # set by build_workspace: the course root it copies from
 
     @property
     def writable(self) -> list[Path]:
-        """The folders the tests may write (all others are read-only in the full sandbox)."""
+        """The folders the learner's code may write (all others are read-only in the full
+        sandbox)."""
         return [self.scratch, self.home, self.tmp]
+
+    def learner_source(self, source: str) -> Path:
+        """Where the learner's copy of `source` ("src/dlcc/...") goes."""
+        return self.learner / source
 
     def mounts(self, hidden: tuple[list[Path], list[Path]]) -> sandbox.Mounts:
         """What the full sandbox mounts for this work folder: `hidden` is (hide, keep)."""
@@ -91,21 +114,24 @@ def build_workspace(
     """Fill the work folder: package overlay, tests, harness. Returns where each source came
     from, and notes for the report."""
     workspace.course_root = catalogue.root
-    for folder in [workspace.graded, workspace.harness, workspace.events, workspace.stage]:
-        folder.mkdir(parents=True, exist_ok=True)
-    for folder in workspace.writable:
+    folders = [workspace.graded, workspace.harness, workspace.events, workspace.stage]
+    folders += [workspace.trusted / name for name in ("scratch", "home", "tmp")]
+    for folder in folders + workspace.writable:
         folder.mkdir(parents=True, exist_ok=True)
     copy_package(catalogue, workspace.package, stub=False)
+    copy_package(catalogue, workspace.learner_package, stub=True, assignment=assignment)
     origins, notes = [], []
     for source in assignment.sources:
-        target = workspace.root / source
+        reference = (catalogue.root / source).read_text(encoding="utf-8")
+        stub = strip_solutions(reference, source, assignment.id)
+        target = workspace.learner_source(source)
         if submission is None:
+            target.write_text(reference, encoding="utf-8")
             origins.append(SourceOrigin(source, SourceStatus.REFERENCE))
             continue
         found, detail = find_submitted(submission, source)
         if found is None:
-            reference = (catalogue.root / source).read_text(encoding="utf-8")
-            target.write_text(strip_solutions(reference, source, assignment.id), encoding="utf-8")
+            target.write_text(stub, encoding="utf-8")
             origins.append(SourceOrigin(source, SourceStatus.NOT_SUBMITTED, detail))
             continue
         data = found.read_bytes()
@@ -115,6 +141,13 @@ def build_workspace(
         problem = compile_problem(data, Path(source).name)
         if problem:
             notes.append(f"{Path(source).name} does not compile: {problem}")
+    for source in assignment.sources:
+        trusted_copy = workspace.root / source
+        if assignment.learner_process:  # never imported on the trusted side: stand-ins are
+            reference = (catalogue.root / source).read_text(encoding="utf-8")
+            trusted_copy.write_text(strip_solutions(reference, source, assignment.id), "utf-8")
+        else:  # the learner's code runs in the test process (see Assignment.learner_process)
+            shutil.copyfile(workspace.learner_source(source), trusted_copy)
     tests_copy = workspace.graded / assignment.tests_dir
     if hidden:
         for relative in walk_files(catalogue.root / assignment.tests_dir):
@@ -123,12 +156,30 @@ def build_workspace(
             shutil.copyfile(catalogue.root / assignment.tests_dir / relative, target)
     else:  # hidden tests' code stays out of reach of the graded code, as in a release
         copy_public_tests(catalogue.root, assignment, tests_copy)
+    copy_public_tests(catalogue.root, assignment, workspace.learner_tests / assignment.tests_dir)
     (workspace.graded / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
     (workspace.graded / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     here = Path(__file__).parent
     shutil.copyfile(here / "pytest_plugin.py", workspace.harness / f"{PLUGIN_MODULE}.py")
     shutil.copyfile(sandbox.SANDBOX_INIT, workspace.harness / "sandbox_init.py")
+    copy_runtime(workspace.harness, TRUSTED_RUNTIME)
+    copy_runtime(workspace.learner_harness, LEARNER_RUNTIME)
     return origins, notes
+
+
+def copy_runtime(folder: Path, modules: tuple[str, ...]) -> None:
+    """The grader's own modules that run in a grading's processes, as the package
+    `RUNTIME_PACKAGE` in `folder`: the package under test need not contain ``dlcc.course``
+    (or may contain an older one), so they never come from it."""
+    package = folder / RUNTIME_PACKAGE
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text('"""The dlcc grader\'s runtime (copied)."""\n', "utf-8")
+    for name in modules:
+        text = (Path(__file__).parent / f"{name}.py").read_text(encoding="utf-8")
+        text = text.replace("from dlcc.course import ", f"from {RUNTIME_PACKAGE} import ")
+        text = text.replace("from dlcc.course.", f"from {RUNTIME_PACKAGE}.")
+        text = text.replace("from dlcc.errors import DlccError", "DlccError = Exception")
+        (package / f"{name}.py").write_text(text, encoding="utf-8")
 
 
 def find_submitted(submission: Path, source: str) -> tuple[Path | None, str]:

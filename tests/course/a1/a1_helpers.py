@@ -2,6 +2,11 @@
 sys.path). Nothing here uses a learner's solution region: the oracles and stand-ins are
 PyTorch (autograd supplies every gradient), so each test grades only the region it names,
 and the tests a learner reads do not spell out the NumPy they are to write.
+
+When graded, the learner's code runs in a process of its own (`dlcc.course.remote`): the
+learner's layers here are handles, arrays cross as copies. The helpers marked
+`learner_side` run in that process, on the learner's objects (an optimiser over a model's
+own arrays, in-place checks); their results are data like any other, checked here.
 """
 
 from __future__ import annotations
@@ -9,7 +14,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlcc.numpy_nn.module import Module
+from dlcc.course.remote import is_remote, learner_side, on_learner
+from dlcc.numpy_nn.module import Module, manual_seed
+
+
+def seed(value: int) -> None:
+    """Seed the library generator here and in the learner's process (each has its own)."""
+    manual_seed(value)
+    on_learner(manual_seed, value)
 
 
 # ---- comparing arrays, with one-line messages ------------------------------------------
@@ -50,6 +62,8 @@ def check_gradcheck(target, inputs, what: str, **options) -> None:
     names ``what`` (e.g. "Linear.backward") rather than the test's wrapper."""
     from dlcc.numpy_nn import gradcheck
 
+    if is_remote(target):
+        target = Mirror(target)
     label = type(target).__name__
     try:
         result = gradcheck(target, inputs, **options)
@@ -83,6 +97,8 @@ class OracleForward(Module):
 
     ``forward_fn(x, params)`` returns the output; ``remember(layer, x, output)`` stores
     on the layer what its backward reads (e.g. ``layer.input = x``), as its forward would.
+    When graded, ``layer`` lives in the learner's process: the parameters here are copies
+    (the oracle's), and the grads are read back from the layer after each backward.
     """
 
     def __init__(self, layer: Module, forward_fn, remember):
@@ -96,14 +112,150 @@ class OracleForward(Module):
         return output
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return self.layer.backward(grad_out)
+        grad_in = self.layer.backward(grad_out)
+        if is_remote(self.layer):
+            for name, grad in self.layer.grads.items():
+                self.grads[name][...] = grad
+        return grad_in
+
+    def zero_grad(self) -> None:
+        super().zero_grad()
+        if is_remote(self.layer):
+            self.layer.zero_grad()
 
 
 def remember_input(layer: Module, x: np.ndarray, output: np.ndarray) -> None:
     layer.input = x
 
 
+class Mirror(Module):
+    """A learner's module, as `gradcheck` needs it here: its parameters are copies in this
+    process, which gradcheck perturbs and which are loaded into the learner's module before
+    each forward; its grads are the learner's, read back after each backward (so a backward
+    that overwrites instead of adding shows in the accumulation check)."""
+
+    def __init__(self, module) -> None:
+        super().__init__()
+        self.module = module
+        named = list(module.named_parameters())
+        self.names = [name for name, _, _ in named]
+        self.values = {name: np.array(param) for name, param, _ in named}
+        self.gradients = {name: np.zeros_like(self.values[name]) for name in self.names}
+
+    def named_parameters(self):
+        return iter([(name, self.values[name], self.gradients[name]) for name in self.names])
+
+    def parameters(self):
+        return [(self.values[name], self.gradients[name]) for name in self.names]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.names:
+            load_parameters(self.module, self.values)
+        return self.module.forward(x)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        grad_in = self.module.backward(grad_out)
+        for name, _, grad in self.module.named_parameters():
+            self.gradients[name][...] = grad
+        return grad_in
+
+    def zero_grad(self) -> None:
+        for grad in self.gradients.values():
+            grad.fill(0)
+        self.module.zero_grad()
+
+
+@learner_side
+def load_parameters(module: Module, values: dict) -> None:
+    """Copy `values` into the module's own parameter arrays, in place."""
+    for name, param, _ in module.named_parameters():
+        param[...] = values[name]
+
+
+# ---- on the learner's side: optimisers over the learner's own arrays -------------------
+@learner_side
+def described_without_torch():
+    """describe_environment() in the learner's process as on a machine without PyTorch:
+    None in sys.modules makes `import torch` raise ImportError."""
+    import sys
+
+    from dlcc.environment import describe_environment
+
+    missing = object()
+    saved = sys.modules.get("torch", missing)
+    sys.modules["torch"] = None
+    try:
+        return describe_environment()
+    finally:
+        if saved is missing:
+            del sys.modules["torch"]
+        else:
+            sys.modules["torch"] = saved
+
+
+@learner_side
+def sgd_for(model: Module, **hyper):
+    """The learner's SGD over the learner model's own (param, grad) arrays."""
+    from dlcc.numpy_nn import SGD
+
+    return SGD(model.parameters(), **hyper)
+
+
+@learner_side
+def sgd_steps(params: list, grads_per_step: list, **hyper) -> dict:
+    """Run the learner's SGD on `params` (copied there), one step per entry of
+    `grads_per_step` (the gradients to set before it). Returns the parameters after each step,
+    whether each stayed the same array (updated in place), the dtypes, and the gradients after
+    the last step."""
+    from dlcc.numpy_nn import SGD
+
+    params = [np.array(p) for p in params]
+    grads = [np.zeros_like(p) for p in params]
+    same = list(params)
+    optimizer = SGD(list(zip(params, grads, strict=True)), **hyper)
+    after = []
+    for step_grads in grads_per_step:
+        for grad, value in zip(grads, step_grads, strict=True):
+            grad[...] = value
+        optimizer.step()
+        after.append([p.copy() for p in params])
+    return {
+        "after": after,
+        "in_place": [p is q for p, q in zip(params, same, strict=True)],
+        "grads": [g.copy() for g in grads],
+    }
+
+
+@learner_side
+def fill_grads(model: Module, value: float) -> list[int]:
+    """Set every grad of the learner's model to `value`; the grad arrays' identities."""
+    for _, grad in model.parameters():
+        grad[...] = value
+    return grad_identities(model)
+
+
+@learner_side
+def grad_identities(model: Module) -> list[int]:
+    """The identities of the learner model's grad arrays (to see whether one was replaced)."""
+    return [id(grad) for _, grad in model.parameters()]
+
+
 # ---- a tiny model, loss and optimiser, for the training-loop tests -----------------------
+class TwoWeights(Module):
+    """Parameters only: a (3, 4) weight, a (3,) bias and a (2, 3, 2, 2) conv-like weight."""
+
+    def __init__(self):
+        super().__init__()
+        rng = np.random.default_rng(2)
+        self.add_param("weight", rng.standard_normal((3, 4)))
+        self.add_param("bias", rng.standard_normal(3))
+        self.conv = Module()
+        self.conv.add_param("weight", rng.standard_normal((2, 3, 2, 2)))
+
+    def children(self):
+        return iter([("conv", self.conv)])
+
+
 class SoftmaxRegression(Module):
     """logits = x.reshape(N, -1) @ weight.T + bias, computed by PyTorch (autograd gives the
     backward), so that no learner layer is needed. Records every batch it sees in ``seen``

@@ -10,7 +10,7 @@ batch and channel sums) trains in well under the test's time limit.
 from __future__ import annotations
 
 import numpy as np
-from a1_helpers import check_gradcheck, digits
+from a1_helpers import check_gradcheck, digits, seed, sgd_for
 
 import dlcc.numpy_nn as nn
 from dlcc.numpy_nn import models
@@ -21,7 +21,7 @@ CHANNELS, HIDDEN = (8, 16), 64
 
 
 def test_cnn_gradients_match_numerical():
-    nn.manual_seed(0)
+    seed(0)
     model = models.cnn((1, 6, 6), 3, channels=(2, 3), hidden=5, dtype=np.float64)
     model[0].needs_input_grad = True  # check the input gradient of the first layer too
     x = np.random.default_rng(0).standard_normal((2, 1, 6, 6))
@@ -30,10 +30,10 @@ def test_cnn_gradients_match_numerical():
 
 def test_cnn_reaches_95_percent_on_digits():
     data = digits()
-    nn.manual_seed(0)
+    seed(0)
     model = models.cnn((1, 8, 8), 10, channels=CHANNELS, hidden=HIDDEN)
     loss_fn = nn.CrossEntropyLoss()
-    optimizer = nn.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    optimizer = sgd_for(model, lr=0.02, momentum=0.9)
     history = fit(
         model,
         loss_fn,

@@ -17,21 +17,25 @@ from a1_helpers import (
     to_numpy,
     to_torch,
 )
+from a1_helpers import (
+    seed as seed_both,
+)
 
-from dlcc.numpy_nn import Linear, manual_seed
+from dlcc.numpy_nn import Linear
 
 # (batch, in_features, out_features, bias)
 SHAPES = [(4, 3, 2, True), (1, 5, 7, True), (16, 64, 10, False)]
 
 
 def make_linear(in_features, out_features, bias, dtype=np.float64, seed=0):
-    manual_seed(seed)
+    seed_both(seed)
     return Linear(in_features, out_features, bias=bias, dtype=dtype)
 
 
-def torch_linear(x, layer):
-    weight = to_torch(layer.params["weight"], requires_grad=True)
-    bias = to_torch(layer.params["bias"], requires_grad=True) if "bias" in layer.params else None
+def torch_linear(x, params):
+    """(x, weight, bias, output) as torch tensors, from the layer's `params` dict."""
+    weight = to_torch(params["weight"], requires_grad=True)
+    bias = to_torch(params["bias"], requires_grad=True) if "bias" in params else None
     x_t = to_torch(x, requires_grad=True)
     return x_t, weight, bias, torch.nn.functional.linear(x_t, weight, bias)
 
@@ -40,7 +44,7 @@ def check_forward(batch, in_features, out_features, bias, seed):
     layer = make_linear(in_features, out_features, bias, seed=seed)
     x = np.random.default_rng(seed).standard_normal((batch, in_features))
     out = layer.forward(x)
-    _, _, _, expected = torch_linear(x, layer)
+    _, _, _, expected = torch_linear(x, layer.params)
     check_array("Linear.forward: output", out, to_numpy(expected))
 
 
@@ -52,7 +56,7 @@ def check_backward(batch, in_features, out_features, bias, seed):
     layer.input = x  # what forward keeps
     grad_in = layer.backward(grad_out)
 
-    x_t, weight, bias_t, out = torch_linear(x, layer)
+    x_t, weight, bias_t, out = torch_linear(x, layer.params)
     out.backward(to_torch(grad_out))
     check_array("Linear.backward: returned dL/dx", grad_in, to_numpy(x_t.grad))
     check_array('Linear.backward: grads["weight"]', layer.grads["weight"], to_numpy(weight.grad))
@@ -84,7 +88,7 @@ def test_linear_backward_gradcheck():
     layer = make_linear(5, 4, True, seed=3)
 
     def forward(x, params):
-        return to_numpy(torch_linear(x, layer)[3])
+        return to_numpy(torch_linear(x, params)[3])
 
     module = OracleForward(layer, forward, remember=remember_input)
     x = np.random.default_rng(3).standard_normal((3, 5))

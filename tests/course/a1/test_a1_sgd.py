@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from a1_helpers import check_array, to_numpy
-
-from dlcc.numpy_nn import SGD
+from a1_helpers import check_array, sgd_steps, to_numpy
 
 SHAPES = [(3, 4), (5,), (2, 3, 3, 3)]
 
@@ -22,21 +20,20 @@ def arrays(seed, dtype=np.float64):
 
 def run_both(steps, seed, **hyper):
     """Run the learner's SGD and torch's on the same parameters and gradients."""
-    params, grads = arrays(seed)
-    optimizer = SGD(list(zip(params, grads, strict=True)), **hyper)
+    params, _ = arrays(seed)
+    rng = np.random.default_rng(seed + 100)
+    grads_per_step = [[rng.standard_normal(p.shape) for p in params] for _ in range(steps)]
+    learner = sgd_steps(params, grads_per_step, **hyper)
     torch_params = [torch.tensor(p.copy(), requires_grad=True) for p in params]
     torch_optimizer = torch.optim.SGD(torch_params, **hyper)
-    rng = np.random.default_rng(seed + 100)
-    for step in range(1, steps + 1):
-        for grad, torch_param in zip(grads, torch_params, strict=True):
-            grad[...] = rng.standard_normal(grad.shape)
+    for step, step_grads in enumerate(grads_per_step, start=1):
+        for grad, torch_param in zip(step_grads, torch_params, strict=True):
             torch_param.grad = torch.tensor(grad.copy())
-        optimizer.step()
         torch_optimizer.step()
-        for index, (param, torch_param) in enumerate(zip(params, torch_params, strict=True)):
+        for index, torch_param in enumerate(torch_params):
             check_array(
                 f"SGD.step ({hyper}): parameter {index} after step {step}",
-                param,
+                learner["after"][step - 1][index],
                 to_numpy(torch_param),
                 rtol=1e-9,
                 atol=1e-12,
@@ -50,10 +47,9 @@ def test_sgd_step_without_momentum():
         grad[...] = rng.standard_normal(grad.shape)
     before = [p.copy() for p in params]
     grads_before = [g.copy() for g in grads]
-    same_arrays = list(params)
-    SGD(list(zip(params, grads, strict=True)), lr=0.1).step()
-    for index, param in enumerate(params):
-        assert param is same_arrays[index], (
+    learner = sgd_steps(params, [grads], lr=0.1)
+    for index, param in enumerate(learner["after"][0]):
+        assert learner["in_place"][index], (
             f"SGD.step: parameter {index} was replaced; update it in place (param -= ...)"
         )
         assert not np.array_equal(param, before[index]), (
@@ -66,14 +62,14 @@ def test_sgd_step_without_momentum():
             before[index] - 0.1 * grads_before[index],
         )
         check_array(
-            f"SGD.step: gradient {index} (must not change)", grads[index], grads_before[index]
+            f"SGD.step: gradient {index} (must not change)",
+            learner["grads"][index],
+            grads_before[index],
         )
     # float32 parameters stay float32, in place.
     params32, grads32 = arrays(2, np.float32)
-    for grad in grads32:
-        grad[...] = 1.0
-    SGD(list(zip(params32, grads32, strict=True)), lr=0.5).step()
-    assert all(p.dtype == np.float32 for p in params32), (
+    learner32 = sgd_steps(params32, [[np.ones_like(g) for g in grads32]], lr=0.5)
+    assert all(p.dtype == np.float32 for p in learner32["after"][0]), (
         "SGD.step: float32 parameters became another dtype"
     )
 
