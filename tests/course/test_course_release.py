@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -203,3 +204,101 @@ def test_a_release_ships_the_recipes_so_dlcc_train_finds_them(tmp_path):
     release(root, "a2", out)
     shipped = sorted(path.name for path in (out / "recipes").glob("*.yaml"))
     assert shipped == sorted(path.name for path in (root / "recipes").glob("*.yaml"))
+
+
+REPO = Path(__file__).resolve().parents[2]
+IMPORT_EVERY_MODULE = textwrap.dedent(
+    """
+    import importlib, pkgutil
+    import dlcc
+    assert dlcc.__file__.startswith(RELEASE), dlcc.__file__
+    for module in pkgutil.walk_packages(dlcc.__path__, "dlcc."):
+        if not module.name.endswith("__main__"):  # that one runs the command line
+            importlib.import_module(module.name)
+    from dlcc.errors import DlccError
+    from dlcc.numpy_trainer.settings import resolve_settings
+    assert resolve_settings("mlp", "digits", {})["schedule"] == "cosine"
+    try:
+        resolve_settings("mlp", "digits", {"schedule": "onecycle"})
+    except DlccError as error:
+        assert "use --schedule cosine" in str(error), error
+    else:
+        raise AssertionError("onecycle accepted without its formula")
+    print("ok")
+    """
+)
+
+
+def withheld_helpers(root: Path) -> list[tuple[str, str, str, set[str]]]:
+    """(withholding assignment, path, name, the body's own lines) of every withheld helper of
+    `root`'s catalogue. A body's own lines are its code lines (after the docstring) that the
+    file has nowhere outside the withheld functions: each is part of the answer."""
+    helpers = []
+    for assignment in load_catalogue(root).assignments.values():
+        for item in assignment.withheld:
+            path, _, name = item.partition("::")
+            helpers.append((assignment.id, path, name))
+    found = []
+    for owner, path, name in helpers:
+        text = (root / path).read_text()
+        lines = text.splitlines()
+        tree = ast.parse(text)
+        withheld = {n for _, p, n in helpers if p == path}
+        bodies: dict[str, set[int]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name in withheld:
+                code = node.body[1:] if ast.get_docstring(node) else node.body
+                bodies[node.name] = set(range(code[0].lineno, node.end_lineno + 1))
+        inside = set().union(*bodies.values())
+        outside = {lines[i - 1].strip() for i in range(1, len(lines) + 1) if i not in inside}
+        own = {lines[i - 1].strip() for i in bodies[name]} - outside
+        own = {line for line in own if line and not line.startswith("#") and len(line) > 8}
+        found.append((owner, path, name, own))
+    return found
+
+
+def test_no_release_gives_away_a_withheld_helper_and_each_still_imports(releases):
+    """A helper one assignment withholds answers it in every other release too (an earlier
+    release stays with its learners), so every ready assignment's release stubs all of them."""
+    helpers = withheld_helpers(REPO)
+    assert {(owner, name) for owner, _, name, _ in helpers} >= {("a2", "onecycle_lr")}
+    assert all(own for *_, own in helpers)  # each has lines worth checking for
+    ready = [a.id for a in load_catalogue(REPO).assignments.values() if not a.planned]
+    assert ready
+    for assignment_id in ready:
+        released = releases(assignment_id)
+        for owner, path, name, own in helpers:
+            text = (released / path).read_text()
+            leaked = sorted(line for line in own if line in text)
+            assert leaked == [], (assignment_id, name, leaked)
+            stub = f'raise NotImplementedError("{owner}: {name} is left out of this release'
+            assert stub in text, (assignment_id, name)
+        result = subprocess.run(
+            [sys.executable, "-c", IMPORT_EVERY_MODULE.replace("RELEASE", repr(str(released)))],
+            env={**os.environ, "PYTHONPATH": str(released / "src")},
+            cwd=released,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, (assignment_id, result.stderr[-2000:])
+        assert result.stdout.strip() == "ok"
+
+
+def test_the_instructors_numpy_trainer_keeps_onecycle_as_its_default():
+    from dlcc.numpy_trainer.settings import onecycle_withheld, resolve_settings
+
+    assert not onecycle_withheld()
+    assert resolve_settings("mlp", "digits", {})["schedule"] == "onecycle"
+
+
+def test_withheld_by_file_gives_a_helper_to_the_first_assignment_that_withholds_it():
+    from dlcc.course.catalogue import Assignment
+    from dlcc.course.withhold import withheld_by_file
+
+    first = Assignment("a1", "A", "a1.md", withheld=("src/dlcc/x.py::f", "src/dlcc/y.py::g"))
+    second = Assignment("a2", "B", "a2.md", withheld=("src/dlcc/x.py::f", "src/dlcc/x.py::h"))
+    assert withheld_by_file([first, second]) == {
+        "src/dlcc/x.py": {"f": "a1", "h": "a2"},
+        "src/dlcc/y.py": {"g": "a1"},
+    }

@@ -149,11 +149,11 @@ def test_a2_release_withholds_the_numpy_onecycle_formula_and_still_imports(relea
     assert "start, end = knots[i], knots[i + 1]" not in text
 
 
-def test_a1_release_keeps_the_numpy_onecycle_its_trainer_needs_and_no_sgd_helper(releases):
+def test_a1_release_withholds_a2s_numpy_onecycle_too_and_no_sgd_helper(releases):
     released = releases("a1")
-    assert (released / "src/dlcc/numpy_nn/schedules.py").read_bytes() == (
-        REPO / "src/dlcc/numpy_nn/schedules.py"
-    ).read_bytes()
+    text = (released / "src/dlcc/numpy_nn/schedules.py").read_text()
+    assert "warmup_end = float(pct_start * total_steps) - 1" not in text  # a2's answer
+    assert 'raise NotImplementedError("a2: onecycle_lr is left out of this release' in text
     optim = (released / "src/dlcc/numpy_nn/optim.py").read_text()
     sgd = optim[optim.index("class SGD(") : optim.index("class Adam(")]
     assert "buffer *=" not in sgd and "_update_nesterov_or_dampened" not in optim

@@ -18,20 +18,34 @@ One table per assignment, its graded tests as an array of tables::
     # timeout_s = 180                           # optional per-test override
     # regions = ["Linear.forward"]              # optional: the solution regions it needs
 
+    [a1.banned_imports]                         # optional: what the learner's files may not import
+    modules = ["torch", "jax"]                  # top-level or dotted module names
+    sources = ["src/dlcc/numpy_nn/*.py"]        # optional: globs over the sources; default all
+    where = "in its NumPy files"                # optional: ends "which a1 does not allow ..."
+    hint = "write it with NumPy"                # optional: the advice in brackets after it
+
     [a2]
     title = "PyTorch model building"
     handout = "assignments/a2/README.md"
     status = "planned"                          # handout only; release and grade refuse it
 
+    [a2.no_autograd]                            # optional: regions that must not use autograd
+    regions = ["two_layer_net_backward"]        # solution regions (function names)
+    hint = "compute the gradients by hand"      # optional advice, as above
+
+`dlcc.course.source_check` enforces the last two on the learner's files, statically.
+
 Validation is strict and happens on load: unknown keys (with the closest known key
 suggested), missing fields, wrong types, files that do not exist, a test listed twice,
-points <= 0, a bad visibility, a source claimed by two assignments.
+points <= 0, a bad visibility, a source claimed by two assignments, a banned module that is
+not a dotted name, a ``sources`` glob that matches none of the assignment's sources.
 
 The course root is the directory that holds ``assignments/catalogue.toml``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import os
@@ -62,8 +76,14 @@ ASSIGNMENT_KEYS = (
     "withheld",
     "learner_process",
     "release_hidden_points",
+    "banned_imports",
+    "no_autograd",
     "tests",
 )
+BANNED_IMPORTS_KEYS = ("modules", "sources", "where", "hint")
+NO_AUTOGRAD_KEYS = ("regions", "hint")
+DEFAULT_BANNED_WHERE = "in this file"
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 TEST_KEYS = ("test", "points", "visibility", "part", "timeout_s", "regions")
 STATUSES = ("ready", "planned")
 VISIBILITIES = ("public", "hidden")
@@ -100,6 +120,28 @@ class GradedTest:
 
 
 @dataclass(frozen=True)
+class BannedImports:
+    """The catalogue's ``[aN.banned_imports]``: modules the learner's files may not import."""
+
+    modules: tuple[str, ...]  # "torch", or dotted ("torch.autograd"): the module and below
+    sources: tuple[str, ...] = ()  # globs over the assignment's sources, as written; (): all
+    where: str = DEFAULT_BANNED_WHERE  # the feedback's "which a1 does not allow <where>"
+    hint: str = ""  # the feedback's advice, in brackets at its end
+
+    def covers(self, source: str) -> bool:
+        """Whether the ban applies to `source` (root-relative)."""
+        return not self.sources or any(glob_matches(p, source) for p in self.sources)
+
+
+@dataclass(frozen=True)
+class NoAutograd:
+    """The catalogue's ``[aN.no_autograd]``: solution regions to be written without autograd."""
+
+    regions: tuple[str, ...]  # region (function) names, as in a test's ``regions``
+    hint: str = ""
+
+
+@dataclass(frozen=True)
 class Assignment:
     """One assignment of the catalogue. Paths are relative to the course root, POSIX style."""
 
@@ -121,6 +163,9 @@ class Assignment:
     # Set only in a release's catalogue: the points of the hidden tests it leaves out (graded
     # after submission). Its presence marks the catalogue as a release's.
     release_hidden_points: float | None = None
+    # What the learner's files may not use (`dlcc.course.source_check`); None: no rule.
+    banned_imports: BannedImports | None = None
+    no_autograd: NoAutograd | None = None
 
     @property
     def is_release(self) -> bool:
@@ -245,6 +290,14 @@ def load_catalogue(root: str | os.PathLike) -> Catalogue:
     return Catalogue(root=root, assignments=assignments)
 
 
+def glob_matches(pattern: str, path: str) -> bool:
+    """Whether the POSIX `path` matches `pattern` part by part ("*" never crosses a "/")."""
+    globs, parts = pattern.split("/"), path.split("/")
+    return len(globs) == len(parts) and all(
+        fnmatch.fnmatchcase(part, glob) for part, glob in zip(parts, globs, strict=True)
+    )
+
+
 def _assignment(root: Path, assignment_id: str, table: dict, context: str) -> Assignment:
     _check_keys(table, ASSIGNMENT_KEYS, context)
     status = table.get("status", "ready")
@@ -288,6 +341,12 @@ def _assignment(root: Path, assignment_id: str, table: dict, context: str) -> As
         release_hidden_points = float(release_hidden_points)
         if not release_hidden_points >= 0:
             raise CourseError(f"{context}: release_hidden_points must be a number >= 0")
+    banned_imports = None
+    if "banned_imports" in table:
+        banned_imports = _banned_imports(table["banned_imports"], sources, assignment_id, context)
+    no_autograd = None
+    if "no_autograd" in table:
+        no_autograd = _no_autograd(table["no_autograd"], assignment_id, context)
     raw_tests = table.get("tests", [])
     if not isinstance(raw_tests, list) or not all(isinstance(t, dict) for t in raw_tests):
         raise CourseError(
@@ -323,7 +382,75 @@ def _assignment(root: Path, assignment_id: str, table: dict, context: str) -> As
         withheld=tuple(withheld),
         learner_process=learner_process,
         release_hidden_points=release_hidden_points,
+        banned_imports=banned_imports,
+        no_autograd=no_autograd,
     )
+
+
+def _banned_imports(
+    table: object, sources: tuple[str, ...], assignment_id: str, context: str
+) -> BannedImports:
+    context = f"{context} banned_imports"
+    if not isinstance(table, dict):
+        raise CourseError(
+            f"{context}: expected a table, written [{assignment_id}.banned_imports], with "
+            'modules = ["torch", ...]'
+        )
+    _check_keys(table, BANNED_IMPORTS_KEYS, context)
+    if "modules" not in table:
+        raise CourseError(f"{context}: missing 'modules' (the modules it bans, like ['torch'])")
+    modules = _string_list(table, "modules", context, "module names like ['torch']")
+    if not modules:
+        raise CourseError(f"{context}: modules is empty; list a module, or drop the table")
+    for module in modules:
+        if not MODULE_NAME.fullmatch(module):
+            raise CourseError(
+                f"{context}: {module!r} is not a module name (like 'torch' or 'torch.autograd')"
+            )
+    patterns = _string_list(table, "sources", context, "globs like ['src/dlcc/numpy_nn/*.py']")
+    for pattern in patterns:
+        if not any(glob_matches(pattern, source) for source in sources):
+            raise CourseError(
+                f"{context}: sources pattern {pattern!r} matches none of {assignment_id}'s "
+                f"sources ({', '.join(sources) or 'none'})"
+            )
+    where = table.get("where", DEFAULT_BANNED_WHERE)
+    if not isinstance(where, str) or not where.strip():
+        raise CourseError(f"{context}: where must be a non-empty string; got {where!r}")
+    return BannedImports(tuple(modules), tuple(patterns), where, _hint(table, context))
+
+
+def _no_autograd(table: object, assignment_id: str, context: str) -> NoAutograd:
+    context = f"{context} no_autograd"
+    if not isinstance(table, dict):
+        raise CourseError(
+            f"{context}: expected a table, written [{assignment_id}.no_autograd], with "
+            'regions = ["name", ...]'
+        )
+    _check_keys(table, NO_AUTOGRAD_KEYS, context)
+    if "regions" not in table:
+        raise CourseError(f"{context}: missing 'regions' (the solution regions it covers)")
+    regions = _string_list(table, "regions", context, "function names like ['Linear.backward']")
+    if not regions:
+        raise CourseError(f"{context}: regions is empty; list a region, or drop the table")
+    return NoAutograd(tuple(regions), _hint(table, context))
+
+
+def _string_list(table: dict, key: str, context: str, like: str) -> list[str]:
+    values = table.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise CourseError(f"{context}: {key} must be a list of {like}; got {values!r}")
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise CourseError(f"{context}: {key} lists {duplicates[0]!r} twice")
+    return values
+
+
+def _hint(table: dict, context: str) -> str:
+    hint = table.get("hint", "")
+    if not isinstance(hint, str):
+        raise CourseError(f"{context}: hint must be a string; got {hint!r}")
+    return hint.strip()
 
 
 def _graded_test(root: Path, tests_dir: str | None, entry: dict, context: str) -> GradedTest:
@@ -450,6 +577,7 @@ def render_catalogue(assignments: list[Assignment], header: str = "") -> str:
             lines.append("learner_process = false")
         if assignment.release_hidden_points is not None:
             lines.append(f"release_hidden_points = {_toml(assignment.release_hidden_points)}")
+        lines.extend(_render_rules(assignment))
         for test in assignment.tests:
             lines.extend(["", f"[[{assignment.id}.tests]]", f"test = {_toml(test.test)}"])
             lines.append(f"points = {_toml(test.points)}")
@@ -460,6 +588,35 @@ def render_catalogue(assignments: list[Assignment], header: str = "") -> str:
             if test.regions is not None:
                 lines.append(f"regions = [{', '.join(_toml(r) for r in test.regions)}]")
     return "\n".join(lines) + "\n"
+
+
+def _render_rules(assignment: Assignment) -> list[str]:
+    """The ``[aN.banned_imports]`` and ``[aN.no_autograd]`` tables, if set."""
+    lines = []
+    banned, no_autograd = assignment.banned_imports, assignment.no_autograd
+    if banned is not None:
+        lines.extend(["", f"[{assignment.id}.banned_imports]"])
+        lines.append(f"modules = {_toml_list(banned.modules)}")
+        if banned.sources:
+            lines.append(f"sources = {_toml_list(banned.sources)}")
+        if banned.where != DEFAULT_BANNED_WHERE:
+            lines.append(f"where = {_toml(banned.where)}")
+        if banned.hint:
+            lines.append(f"hint = {_toml(banned.hint)}")
+    if no_autograd is not None:
+        lines.extend(["", f"[{assignment.id}.no_autograd]"])
+        lines.append(f"regions = {_toml_list(no_autograd.regions)}")
+        if no_autograd.hint:
+            lines.append(f"hint = {_toml(no_autograd.hint)}")
+    return lines
+
+
+def _toml_list(values: tuple[str, ...]) -> str:
+    """A TOML array on one line, or one item a line when that would be long."""
+    one_line = f"[{', '.join(_toml(value) for value in values)}]"
+    if len(one_line) <= 80:
+        return one_line
+    return "[\n" + "".join(f"    {_toml(value)},\n" for value in values) + "]"
 
 
 def _toml(value: object) -> str:

@@ -4,7 +4,8 @@ The grader never imports what it grades. `grade` only orchestrates, in order:
 
 1. check the catalogue, the submission folder and that pytest is there to run;
 2. fill a temporary work folder with the package, the learner's files and the tests
-   (`dlcc.course.workdir`);
+   (`dlcc.course.workdir`), and check those files against what the assignment bans
+   (`dlcc.course.source_check`: a violation costs the tests that need the region);
 3. run pytest on it in sandboxed subprocesses, test by test, surviving time-outs and crashes
    (`dlcc.course.supervise`, `dlcc.course.sandbox`);
 4. score the outcomes into a `GradeReport` and optionally write results.json
@@ -28,6 +29,7 @@ from dlcc.course.catalogue import Assignment, GradedTest, load_catalogue
 from dlcc.course.errors import CourseError
 from dlcc.course.release import check_regions
 from dlcc.course.report import GradeReport, TestResult
+from dlcc.course.source_check import check_sources
 from dlcc.course.supervise import Runner
 from dlcc.course.workdir import Workspace, build_workspace, remove_tree
 
@@ -81,6 +83,8 @@ def grade(
     try:
         workspace = Workspace(work)
         sources, notes = build_workspace(catalogue, assignment, submission, workspace, hidden)
+        checked = check_sources(catalogue.root, assignment, workspace.root)
+        notes += checked.notes
         if overall_timeout_s is None:
             overall_timeout_s = default_overall_timeout(assignment, selected, startup_timeout_s)
         runner = Runner(
@@ -103,7 +107,9 @@ def grade(
         submission=submission,
         hidden=hidden,
         sources=sources,
-        results=[TestResult(test, runner.outcome(test)) for test in selected],
+        results=[
+            TestResult(test, checked.outcome(test, runner.outcome(test))) for test in selected
+        ],
         isolation=isolation,
         execution_time=time.monotonic() - began,
         notes=notes,

@@ -7,7 +7,7 @@ The release is a self-contained folder a learner installs with ``make install`` 
     DIR/pyproject.toml                 the course root's, with the torch extra pinned
     DIR/src/dlcc/...                   the whole package, with every solution region of every
                                        catalogued source stubbed (no assignment's solution leaks),
-                                       and the helpers this assignment withholds stubbed
+                                       and every assignment's withheld helpers stubbed
     DIR/assignments/catalogue.toml     this assignment only, hidden tests removed
     DIR/assignments/aN/README.md       the handout
     DIR/tests/course/aN/...            the public tests, plus conftest.py and helper modules
@@ -89,11 +89,19 @@ def region_names(root: Path, assignment: Assignment) -> set[str]:
 
 
 def check_regions(root: Path, assignment: Assignment) -> None:
-    """Each test's optional ``regions`` must name functions that hold solution regions in the
-    assignment's sources. Skipped where the sources hold no regions at all (a release)."""
+    """Each test's optional ``regions``, and ``[aN.no_autograd]``'s, must name functions that
+    hold solution regions in the assignment's sources. Skipped where the sources hold no
+    regions at all (a release)."""
     known = region_names(root, assignment)
     if not known:
         return
+    for name in assignment.no_autograd.regions if assignment.no_autograd else ():
+        if name not in known:
+            raise CourseError(
+                f"{CATALOGUE_PATH.as_posix()}: [{assignment.id}.no_autograd] regions names "
+                f"{name!r}, which holds no solution region in {assignment.id}'s sources"
+                f"{did_you_mean(name, sorted(known))}"
+            )
     for index, test in enumerate(assignment.tests):
         for name in test.regions or ():
             if name not in known:
@@ -105,21 +113,18 @@ def check_regions(root: Path, assignment: Assignment) -> None:
                 )
 
 
-def copy_package(
-    catalogue: Catalogue, destination: Path, *, stub: bool, assignment: Assignment | None = None
-) -> None:
+def copy_package(catalogue: Catalogue, destination: Path, *, stub: bool) -> None:
     """Copy ``root/src/dlcc`` to `destination` (a ``.../src/dlcc`` folder); with `stub`, every
-    catalogued source gets its release stubs, and the helpers `assignment` withholds lose
-    their bodies (`dlcc.course.withhold`)."""
+    catalogued source gets its release stubs, and every helper that any assignment withholds
+    loses its body (`dlcc.course.withhold`: every release, not only the withholding one's)."""
     source_root = catalogue.root / PACKAGE_SOURCE
-    withheld = withheld_by_file(assignment.withheld if stub and assignment else ())
+    withheld = withheld_by_file(catalogue.assignments.values()) if stub else {}
     unknown = sorted(
         set(withheld) - {(PACKAGE_SOURCE / r).as_posix() for r in walk_files(source_root)}
     )
     if unknown:
-        raise CourseError(
-            f"[{assignment.id}] withheld names {unknown[0]}, not a file of the package"
-        )
+        owner = next(iter(withheld[unknown[0]].values()))
+        raise CourseError(f"[{owner}] withheld names {unknown[0]}, not a file of the package")
     for relative in walk_files(source_root):
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,9 +137,7 @@ def copy_package(
                 raise CourseError(f"{root_relative}: not UTF-8 text") from None
             text = stubbed_source(catalogue, root_relative, text)
             if root_relative in withheld:
-                text = withhold_functions(
-                    text, root_relative, withheld[root_relative], assignment.id
-                )
+                text = withhold_functions(text, root_relative, withheld[root_relative])
             target.write_bytes(text.encode("utf-8"))
         else:
             shutil.copyfile(source_root / relative, target)
@@ -256,7 +259,7 @@ def release(root: Path, assignment_id: str, out: Path, *, force: bool = False) -
 
 def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
     root = catalogue.root
-    copy_package(catalogue, folder / PACKAGE_SOURCE, stub=True, assignment=assignment)
+    copy_package(catalogue, folder / PACKAGE_SOURCE, stub=True)
     torch_requirement = torch_install(root)
     extras = install_extras(root / "pyproject.toml")
     pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")

@@ -2,40 +2,50 @@
 one of its graded regions' answers.
 
 An assignment lists them in the catalogue as ``withheld = ["src/dlcc/x.py::name", ...]``
-(a top-level function, or ``Class.method``). Its release keeps each one's signature and
+(a top-level function, or ``Class.method``). Every release keeps each one's signature and
 docstring, so everything still imports, and replaces the rest of its body with::
 
     raise NotImplementedError("a2: name is left out of this release: ...")
 
-Only that assignment's release is changed. Use it for a helper no code of the release needs
-to run (for example the NumPy one-cycle formula in a2's release, whose NumPy trainer cannot
-train anyway, as a1's layers are stubs there); fence a helper that the release does need.
+The id is the withholding assignment's. Every release, not only that assignment's: releases
+go out one after the other, and a learner keeps the earlier ones, so a helper left in a1's
+release would answer a2 for everyone who took a1 (the NumPy one-cycle formula, which a2's
+``onecycle_lr`` region asks for, is the case in point). The Gradescope bundles stub them too.
+So withhold only a helper that no release needs to run, or make what needs it cope: the NumPy
+trainer's default schedule falls back to cosine where the one-cycle formula is withheld
+(`dlcc.numpy_trainer.settings`), and a1's tests do not use it. Fence a helper a release does
+need instead.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Iterable
 
+from dlcc.course.catalogue import Assignment
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import split_lines
 
 
-def withheld_by_file(withheld: tuple[str, ...]) -> dict[str, list[str]]:
-    """``("path::name", ...)`` -> ``{path: [name, ...]}``, in the order given."""
-    by_file: dict[str, list[str]] = {}
-    for item in withheld:
-        path, _, name = item.partition("::")
-        by_file.setdefault(path, []).append(name)
+def withheld_by_file(assignments: Iterable[Assignment]) -> dict[str, dict[str, str]]:
+    """Every helper the `assignments` withhold, by file: ``{path: {name: assignment id}}``,
+    in catalogue order; a helper two assignments withhold goes to the first."""
+    by_file: dict[str, dict[str, str]] = {}
+    for assignment in assignments:
+        for item in assignment.withheld:
+            path, _, name = item.partition("::")
+            by_file.setdefault(path, {}).setdefault(name, assignment.id)
     return by_file
 
 
-def withhold_functions(text: str, filename: str, names: list[str], assignment_id: str) -> str:
-    """`text` with the body of each named function (after its docstring) replaced by a stub."""
+def withhold_functions(text: str, filename: str, names: dict[str, str]) -> str:
+    """`text` with the body of each named function (after its docstring) replaced by a stub
+    naming the assignment that withholds it (`names`: function -> assignment id)."""
     tree = ast.parse(text, filename)
     lines = split_lines(text)
     spans = []  # (first line replaced, last line replaced, stub), 1-based
-    for name in names:
+    for name, assignment_id in names.items():
         node = _find(tree, name)
         if node is None:
             raise CourseError(

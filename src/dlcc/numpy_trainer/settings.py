@@ -52,6 +52,9 @@ SPLITS = ("test", "val", "train")
 def resolve_settings(model: str, dataset: str, overrides: dict) -> dict:
     """BASE, then the model's fallback, then the (model, dataset) row, then the flags.
 
+    In a course release without the one-cycle formula (`onecycle_withheld`), the default
+    schedule is cosine, and asking for onecycle is an error that says so.
+
     Returns the flat settings, normalised (a CNN has one hidden width, an MLP a list; the
     mode follows the monitor unless given), so that equal runs have equal settings.
     """
@@ -60,6 +63,13 @@ def resolve_settings(model: str, dataset: str, overrides: dict) -> dict:
     settings.update(DEFAULTS.get((model, dataset), {}))
     settings.update({key: value for key, value in overrides.items() if value is not None})
     settings.update(model=model, dataset=dataset)
+    if settings["schedule"] == "onecycle" and onecycle_withheld():
+        if overrides.get("schedule") is not None:
+            raise DlccError(
+                "--schedule onecycle: the one-cycle formula is Assignment 2's exercise, left "
+                "out of this course release; use --schedule cosine"
+            )
+        settings["schedule"] = "cosine"  # the release's default: onecycle is not there
     hidden = settings["hidden"]
     if model == "cnn":
         settings["hidden"] = int(hidden[0] if isinstance(hidden, list | tuple) else hidden)
@@ -70,6 +80,18 @@ def resolve_settings(model: str, dataset: str, overrides: dict) -> dict:
     if settings["mode"] is None:
         settings["mode"] = "min" if settings["monitor"].endswith("loss") else "max"
     return settings
+
+
+def onecycle_withheld() -> bool:
+    """Whether this copy of the package is a course release that leaves the NumPy one-cycle
+    formula out (`dlcc.course.withhold`: it would answer Assignment 2)."""
+    from dlcc.numpy_nn import schedules
+
+    try:
+        schedules.onecycle_lr(0, total_steps=10, max_lr=1.0)
+    except NotImplementedError:
+        return True
+    return False
 
 
 def config_sections(settings: dict, *, overfit_batch: bool, data_dir, progress: bool) -> dict:
