@@ -4,11 +4,12 @@
 `dlcc.course.workdir`), in a cgroup of its own where the machine allows one. It writes the spec
 of the learner's process, which that test process starts (`dlcc.course.learner`): sandboxed at
 the machine's level (`dlcc.course.sandbox`), in a cgroup of its own, seeing only the learner's
-half of the work folder. `Watch` follows the test process through the authenticated events that `dlcc.course.pytest_plugin`
-writes to a pipe (`dlcc.course.channel`: bounded, and only in an honest run's order; anything
-else is rejected, the process killed, and the test it was running earns nothing). A test over
-its time limit, or a process that dies mid-test, costs that one test (`Status.TIMED_OUT`,
-`Status.CRASHED`); the runner then starts a new process for the tests left. What pytest
+half of the work folder. `Watch` follows the test process through the authenticated events
+that `dlcc.course.pytest_plugin` writes to a pipe (`dlcc.course.channel`: bounded, and only
+in an honest run's order; anything else is rejected, the process killed, and the test it was
+running earns nothing). A test over its time limit, or a process that dies mid-test, costs
+that one test (`Status.TIMED_OUT`, `Status.CRASHED`); the runner then starts a new process for
+the tests left. What pytest
 collects must match the catalogue exactly: anything else is an instructor error (`CourseError`).
 
 Everything here reads the events as data; nothing imports the graded code.

@@ -119,7 +119,7 @@ def build_workspace(
     for folder in folders + workspace.writable:
         folder.mkdir(parents=True, exist_ok=True)
     copy_package(catalogue, workspace.package, stub=False)
-    copy_package(catalogue, workspace.learner_package, stub=True, assignment=assignment)
+    copy_package(catalogue, workspace.learner_package, stub=True)
     origins, notes = [], []
     for source in assignment.sources:
         reference = (catalogue.root / source).read_text(encoding="utf-8")
