@@ -152,3 +152,63 @@ def test_a2_graded_smoke_recipe_is_the_repository_one():
         assert module.SMOKE_RECIPE[section] == recipe[section], section
     for key, value in recipe["train"].items():
         assert module.SMOKE_RECIPE["train"][key] == value, key
+
+
+# The issue's attacks, each added to the a1 starter: none of them earns a point.
+A1_ATTACKS = """
+import gc as _gc
+import numpy as _np
+import numpy.testing as _testing
+
+# Fooling the oracle: make every array comparison agree.
+_np.abs = lambda values, *args, **kwargs: _np.zeros_like(values)
+_np.allclose = lambda *args, **kwargs: True
+_testing.assert_allclose = lambda *args, **kwargs: None
+
+# Forging the report: rewrite the reporting plugin's results through memory.
+class _AlwaysPassed(dict):
+    def get(self, key, default=None):
+        return ("passed", "passed")
+
+for _hooks in [o for o in _gc.get_objects() if type(o).__name__ == "Hooks"]:
+    _finish = _hooks.pytest_runtest_logfinish
+    for _name, _cell in zip(_finish.__code__.co_freevars, _finish.__closure__):
+        if _name == "results":
+            _cell.cell_contents = _AlwaysPassed()
+
+# Reading the reference: find a copy of this file with its solutions, and run it.
+def _reference_copy():
+    import os, sys
+    folders = list(sys.path) + [os.path.join(os.path.expanduser("~"), "dlcc", "src")]
+    for folder in folders:
+        path = os.path.join(folder, "dlcc", "numpy_nn", "layers.py")
+        if os.path.realpath(path) == os.path.realpath(__file__):
+            continue
+        try:
+            text = open(path).read()
+        except OSError:
+            continue
+        if "NotImplementedError" not in text:  # a copy with the answers in it
+            return text
+    return None
+
+_text = _reference_copy()
+if _text is not None:
+    exec(compile(_text, "layers.py", "exec"), globals())
+"""
+
+
+@pytest.mark.slow
+def test_the_a1_starter_with_the_attacks_added_scores_zero(releases, tmp_path):
+    assignment = load("a1")
+    released = releases("a1")
+    submission = tmp_path / "attacker"
+    for source in assignment.sources:
+        target = submission / source
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((released / source).read_bytes())
+    layers = submission / "src/dlcc/numpy_nn/layers.py"
+    layers.write_text(layers.read_text() + A1_ATTACKS)
+    report = grade(REPO, "a1", submission=submission, hidden=True)
+    passed = [r.test.test for r in report.results if r.outcome.passed]
+    assert report.score == 0, passed

@@ -202,7 +202,7 @@ def test_hostile_submission_costs_only_its_own_tests(root, tmp_path):
     assert got["test_relu"] == (Status.TIMED_OUT, "timed out after 1.5 s")
     assert got["test_scale"] == (
         Status.CRASHED,
-        "the test process exited with code 3 while running this test",
+        "the learner's process exited with code 3 while running this test",
     )
     assert got["test_mean"][1].startswith("the code called sys.exit(0) (in ops.py:")
     assert got["test_square"][1].startswith("MemoryError: out of memory")
@@ -211,10 +211,9 @@ def test_hostile_submission_costs_only_its_own_tests(root, tmp_path):
         f"AttributeError: 'int' object has no attribute 'missing_attribute' (in ops.py:{clip_line})"
     )
     assert got["test_total"] == (Status.FAILED, "not implemented yet: a1: implement total")
-    assert got["test_cube"] == (
-        Status.CRASHED,
-        "the test process was killed by signal 11 (SIGSEGV) while running this test",
-    )
+    assert got["test_cube"][0] is Status.CRASHED
+    crashed = "the learner's process was killed by signal 11 (SIGSEGV) while running this test"
+    assert got["test_cube"][1].startswith(crashed), got["test_cube"]
     assert "Total: 5/14" in report.table()
     # The course root is never touched, whatever the sandbox level.
     assert tree_bytes(root) == before
@@ -257,9 +256,10 @@ def test_submission_that_hangs_at_import(root, tmp_path):
     (submission / "ops.py").write_text("while True:\n    pass\n")
     report = grade(root, "a1", submission=submission, startup_timeout_s=3)
     assert report.score == 0 and len(report.results) == 12
-    for result in report.results:
-        assert result.outcome.status is Status.NOT_RUN
-        assert result.outcome.feedback.startswith("not run: importing the tests took over 3 s")
+    for result in report.results:  # the learner's module loads in the test, under its limit
+        if result.test.file == "test_toy_ops.py":
+            assert result.outcome.status is Status.TIMED_OUT, result
+            assert result.outcome.feedback.startswith("timed out after"), result
 
 
 def test_overall_time_limit(root, tmp_path):
@@ -284,9 +284,9 @@ def test_submission_with_a_syntax_error(root, tmp_path):
     got = outcomes(report)
     assert got["test_area"] == (Status.PASSED, "passed")
     assert report.score == 3
-    assert got["test_add"][0] is Status.NOT_RUN
-    assert got["test_add"][1].startswith("could not be collected: SyntaxError: invalid syntax")
-    assert "(in ops.py:2)" in got["test_add"][1]
+    assert got["test_add"][0] is Status.FAILED
+    assert got["test_add"][1].startswith("SyntaxError: invalid syntax"), got["test_add"]
+    assert "ops.py, line 2" in got["test_add"][1], got["test_add"]
     assert any(note.startswith("ops.py does not compile: invalid syntax") for note in report.notes)
 
 

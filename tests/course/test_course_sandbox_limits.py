@@ -241,8 +241,9 @@ def test_a_huge_event_line_is_cut_and_costs_its_test(root, tmp_path):
     report = grade(root, "a1", submission=submit(tmp_path / "s", flood))
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     status, feedback = outcomes(report)["test_add"]
-    assert status is Status.ERROR
-    assert feedback == "the test process's report was rejected: an event line over 1 MiB"
+    # The learner's process has no events channel to flood (the old grader's was its own).
+    assert status is Status.FAILED
+    assert feedback.startswith("RuntimeError: no events channel found"), feedback
     assert report.score == 14 - 1
     assert grown_mb < 50, f"the grader's memory grew by {grown_mb:.0f} MB"
 
@@ -282,7 +283,8 @@ def test_forged_passed_events_then_exit_score_zero(root, tmp_path):
     )
     report = grade(root, "a1", submission=submit(tmp_path / "s", forger, shapes="\n"))
     assert report.score == 0, outcomes(report)
-    assert outcomes(report)["test_add"][1].startswith("the test process's report was rejected")
+    # There is no channel in the learner's process to forge events on.
+    assert outcomes(report)["test_add"][1].startswith("RuntimeError: no events channel found")
 
 
 def test_replacing_the_plugins_functions_scores_zero(root, tmp_path):
@@ -304,13 +306,9 @@ def test_replacing_the_plugins_functions_scores_zero(root, tmp_path):
     assert not any(result.outcome.passed for result in report.results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reporting plugin shares the graded code's process: code that reads its memory "
-    "(here a closure cell, found through gc) forges authentic events; only running the graded "
-    "code in a separate worker process (issue 9's redesign) closes this",
-)
 def test_rewriting_the_plugins_state_through_its_memory_scores_zero(root, tmp_path):
+    # On the in-process grader this forged every result (a strict xfail recorded it): the
+    # plugin's hooks and results are no longer in the learner's process at all.
     reader = (
         textwrap.dedent(
             """\
@@ -352,9 +350,13 @@ def test_skips_by_the_submissions_code_score_zero_and_say_why(root, tmp_path):
     shapes = 'import pytest\n\npytest.skip("no shapes", allow_module_level=True)\n' + SHAPES
     report = grade(root, "a1", submission=submit(tmp_path / "s", skipper, shapes))
     got = outcomes(report)
-    assert got["test_add"] == (Status.SKIPPED, "skipped by the submission's code: not today")
-    assert got["test_relu"] == (Status.SKIPPED, "skipped by the submission's code: xfail: later")
-    assert got["test_area"] == (Status.SKIPPED, "skipped by the submission's code: no shapes")
+    skipped = "the submission's code raised pytest.skip()"
+    assert got["test_add"][0] is Status.FAILED
+    assert got["test_add"][1].startswith(f"{skipped}: not today"), got["test_add"]
+    assert got["test_relu"][0] is Status.FAILED
+    assert got["test_relu"][1].startswith("the submission's code raised pytest.xfail(): later")
+    assert got["test_area"][0] is Status.FAILED
+    assert got["test_area"][1].startswith(f"{skipped}: no shapes"), got["test_area"]
     assert report.score == 14 - 1 - 1 - 3
 
 
@@ -362,7 +364,7 @@ def test_a_submission_that_only_skips_scores_zero(root, tmp_path):
     skips = STUBS.replace("raise NotImplementedError", 'import pytest; pytest.skip("x"); raise ')
     report = grade(root, "a1", submission=submit(tmp_path / "s", skips, shapes="\n"))
     assert report.score == 0
-    skipped = [r for r in report.results if r.outcome.status is Status.SKIPPED]
+    skipped = [r for r in report.results if "raised pytest.skip()" in r.outcome.feedback]
     assert len(skipped) == 11
 
 
@@ -399,23 +401,45 @@ def test_the_reference_is_not_readable_from_the_sandbox(root, tmp_path, isolatio
     assert outcomes(report)["test_add"] == (Status.PASSED, "passed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with --hidden, pytest reads the hidden tests in the graded code's own process, "
-    "so their source is readable there; only a separate worker process closes this",
-)
 def test_hidden_tests_are_not_readable_with_hidden(root, tmp_path, isolation):
+    if isolation.level != "full":
+        pytest.skip(f"no mount namespace at level {isolation.level}")
     reader = with_add(
         """\
         def add(a, b):
-            import glob, os
+            import glob, os, sys
 
-            here = os.path.dirname(os.path.realpath(__file__))
-            pattern = os.path.join(here, "..", "..", "..", "graded", "**", "test_toy_hidden.py")
-            if glob.glob(pattern, recursive=True):
-                raise RuntimeError("read the hidden tests")
+            folders = {os.path.dirname(os.path.realpath(__file__))}
+            folders |= {os.path.realpath(p) for p in sys.path if p}
+            tops = set()
+            for folder in folders:  # every folder above where the code is, and above sys.path
+                while folder not in ("/", ""):
+                    tops.add(folder)
+                    folder = os.path.dirname(folder)
+            for top in tops:
+                for below in ("graded/tests/course/a1", "tests/course/a1", "*/tests/course/a1"):
+                    if glob.glob(os.path.join(top, below, "test_toy_hidden.py")):
+                        raise RuntimeError("read the hidden tests")
             return a + b
         """
     )
     report = grade(root, "a1", submission=submit(tmp_path / "s", reader), hidden=True)
     assert outcomes(report)["test_add"] == (Status.PASSED, "passed")
+
+
+def test_patching_numpy_at_import_does_not_fool_the_oracle(root, tmp_path):
+    # The learner's numpy is not the tests': a submission that makes every comparison agree
+    # (here through numpy.testing and np.abs) still earns only what its code computes.
+    patcher = textwrap.dedent(
+        """\
+            import numpy as np
+            import numpy.testing
+
+            np.abs = lambda values, *args, **kwargs: np.zeros_like(values)
+            np.allclose = lambda *args, **kwargs: True
+            numpy.testing.assert_allclose = lambda *args, **kwargs: None
+            numpy.testing.assert_array_equal = lambda *args, **kwargs: None
+            """
+    ) + STUBS.replace("raise NotImplementedError", "return np.zeros(1); raise ")
+    report = grade(root, "a1", submission=submit(tmp_path / "s", patcher, shapes="\n"))
+    assert report.score == 0, outcomes(report)

@@ -83,7 +83,7 @@ def grade(
     try:
         workspace = Workspace(work)
         sources, notes = build_workspace(catalogue, assignment, submission, workspace, hidden)
-        checked = check_sources(catalogue.root, assignment, workspace.root)
+        checked = check_sources(catalogue.root, assignment, workspace.learner)
         notes += checked.notes
         if overall_timeout_s is None:
             overall_timeout_s = default_overall_timeout(assignment, selected, startup_timeout_s)

@@ -276,9 +276,8 @@ class LearnerProcess:
             isolation = Isolation(self.spec.get("level", "none"), "")
             why = sandbox.describe_exit(code, isolation)
         tail = self.output_tail()
-        raise LearnerStopped(
-            f"the learner's process {why}" + (f"; its output: {tail}" if tail else "")
-        )
+        message = f"the learner's process {why} while running this test"
+        raise LearnerStopped(message + (f"; its output: {tail}" if tail else ""))
 
     def stop(self) -> None:
         from dlcc.course import sandbox
