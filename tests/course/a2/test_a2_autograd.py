@@ -6,35 +6,38 @@ The analytic results used here:
 - the gradient of log-sum-exp is the softmax;
 - the Jacobian of the softmax p = softmax(x) is diag(p) - p p^T (symmetric);
 - the Jacobian of x -> A tanh(x) is A diag(1 - tanh(x)^2).
+
+When graded, the learner's code runs in a process of its own: the functions it differentiates
+are module-level functions of `a2_autograd_helpers` (they cross by name and run there), what it
+does to its inputs and its LogSumExp's autograd are observed there by that module's
+`learner_side` helpers, and every expected value is computed here.
 """
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
 import torch
+import torch.nn.functional as F
+from a2_autograd_helpers import (
+    grad_sum_sin_x_squared,
+    gradient_and_input,
+    gradient_errors,
+    jacobian_of_matrix_map,
+    log_sum_exp,
+    logsumexp_forward,
+    logsumexp_input_grad,
+    logsumexp_saved_shapes,
+    softmax,
+    sum_sin_x_squared,
+    tanh,
+    vjp_of_matrix_map,
+)
 from a2_helpers import check_close, randn
 from torch.autograd.gradcheck import GradcheckError
 
 from dlcc.training import autograd_basics
 from dlcc.training.autograd_basics import LogSumExp
-
-
-def sum_sin_x_squared(x: torch.Tensor) -> torch.Tensor:
-    return (torch.sin(x) * x**2).sum()
-
-
-def grad_sum_sin_x_squared(x: torch.Tensor) -> torch.Tensor:
-    return torch.cos(x) * x**2 + 2 * x * torch.sin(x)
-
-
-def log_sum_exp(x: torch.Tensor) -> torch.Tensor:
-    return torch.logsumexp(x, dim=-1)
-
-
-def softmax(x: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(x, dim=-1)
 
 
 def softmax_jacobian(x: torch.Tensor) -> torch.Tensor:
@@ -60,21 +63,22 @@ def test_gradient_matches_the_analytic_derivative():
 
 
 def test_gradient_does_not_touch_the_input():
-    x = randn(4, seed=1)
-    result = autograd_basics.gradient(sum_sin_x_squared, x)
-    assert not x.requires_grad, (
+    # What gradient does to its input is seen where it runs (a learner_side helper).
+    report = gradient_and_input(randn(4, seed=1), requires_grad=False)
+    assert not report["x_requires_grad"], (
         "gradient: the input x now requires grad: work on a copy (x.detach().requires_grad_())"
     )
-    leaf = randn(4, seed=2).requires_grad_(True)
-    result = autograd_basics.gradient(sum_sin_x_squared, leaf)
-    assert leaf.grad is None, (
+    leaf = randn(4, seed=2)
+    report = gradient_and_input(leaf, requires_grad=True)
+    assert report["x_grad_is_none"], (
         "gradient: x.grad was set: use torch.autograd.grad, which returns the gradient, "
         "rather than .backward(), which adds it into .grad"
     )
-    assert isinstance(result, torch.Tensor) and not result.requires_grad, (
+    result = report["result"]
+    assert isinstance(result, torch.Tensor) and not report["result_requires_grad"], (
         "gradient: the result should be a plain tensor, not part of a graph (requires_grad)"
     )
-    check_close("gradient at a leaf x", result, grad_sum_sin_x_squared(leaf.detach()))
+    check_close("gradient at a leaf x", result, grad_sum_sin_x_squared(leaf))
 
 
 # ---- vector-Jacobian products and Jacobians ----------------------------------------------
@@ -89,7 +93,7 @@ def test_vector_jacobian_product_of_softmax_and_a_non_square_map():
     matrix, x, v = randn(3, 5, seed=5), randn(5, seed=6), randn(3, seed=7)
     check_close(
         "vector_jacobian_product of x -> A tanh(x), A (3, 5) (expected (A^T v) * tanh'(x))",
-        autograd_basics.vector_jacobian_product(lambda t: matrix @ torch.tanh(t), x, v),
+        vjp_of_matrix_map(matrix, tanh, x, v),
         (matrix.T @ v) * (1 - torch.tanh(x) ** 2),
     )
 
@@ -106,7 +110,7 @@ def test_jacobian_of_softmax():
 
 def test_jacobian_of_a_non_square_map():
     matrix, x = randn(3, 5, seed=20), randn(5, seed=21)
-    result = autograd_basics.jacobian(lambda t: matrix @ torch.tanh(t), x)
+    result = jacobian_of_matrix_map(matrix, tanh, x)
     if isinstance(result, torch.Tensor) and tuple(result.shape) == (5, 3):
         raise AssertionError(
             "jacobian: shape (5, 3) is transposed; expected (3, 5) = (outputs, inputs): "
@@ -120,33 +124,35 @@ def test_jacobian_of_a_non_square_map():
 
 
 # ---- checking a derivative ------------------------------------------------------------------
-def test_gradient_error_accepts_a_right_derivative_and_flags_a_wrong_one(monkeypatch):
-    # A stand-in for `gradient` that knows the true answers, so that this test grades
-    # gradient_error alone.
-    true_gradients = {sum_sin_x_squared: grad_sum_sin_x_squared, log_sum_exp: softmax}
-    monkeypatch.setattr(
-        autograd_basics, "gradient", lambda f, x: true_gradients[f](x.detach().clone())
-    )
+def test_gradient_error_accepts_a_right_derivative_and_flags_a_wrong_one():
+    # On the learner's side, `gradient` is replaced by a stand-in that knows the true
+    # answers (a2_autograd_helpers.gradient_errors), so that this test grades gradient_error
+    # alone.
     x = randn(6, seed=30)
-    error = autograd_basics.gradient_error(sum_sin_x_squared, grad_sum_sin_x_squared, x)
+    errors = gradient_errors(x)
+    error = errors["right"]
     assert isinstance(error, float), f"gradient_error: a float expected, got {type(error)}"
     assert error < 1e-12, (
         f"gradient_error: {error:.3g} for the right derivative of sum(sin(x) * x**2); "
         "expected 0 (up to rounding)"
     )
-    error = autograd_basics.gradient_error(log_sum_exp, softmax, x)
+    error = errors["softmax"]
+    assert isinstance(error, float), f"gradient_error: a float expected, got {type(error)}"
     assert error < 1e-12, (
         f"gradient_error: {error:.3g} for softmax as the gradient of logsumexp; expected 0"
     )
-    forgot_product_rule = lambda t: torch.cos(t) * t**2  # noqa: E731
+    error = errors["forgot"]
+    assert isinstance(error, float), f"gradient_error: a float expected, got {type(error)}"
     expected = (2 * x * torch.sin(x)).abs().max().item()
-    error = autograd_basics.gradient_error(sum_sin_x_squared, forgot_product_rule, x)
     assert abs(error - expected) <= 1e-9 * max(1.0, expected), (
         f"gradient_error: {error:.6g} for a derivative missing the product rule's 2x sin(x) "
         f"term; expected max |2x sin(x)| = {expected:.6g}"
     )
-    with pytest.raises(ValueError):
-        autograd_basics.gradient_error(sum_sin_x_squared, lambda t: t[:-1], x)
+    raised = errors["wrong_shape_raises"]
+    assert raised == "ValueError", (
+        f"gradient_error: an analytic gradient of shape (5,) for an input of shape (6,) should "
+        f"raise a ValueError naming both shapes; it {'raised ' + raised if raised else 'did not'}"
+    )
 
 
 # ---- a custom autograd Function -------------------------------------------------------------
@@ -162,11 +168,9 @@ def test_logsumexp_forward_matches_torch_and_is_stable():
         f"LogSumExp.forward: {result} for inputs of +-1e4; subtract each row's maximum before exp"
     )
     check_close("LogSumExp.forward on inputs of +-1e4", result, torch.logsumexp(x, -1))
-    x = randn(2, 5, seed=45).requires_grad_(True)
-    saved = LogSumExp.apply(x).grad_fn.saved_tensors
-    assert len(saved) == 2 and saved[0].shape == (2, 5) and saved[1].shape == (2,), (
-        f"LogSumExp.forward: ctx.save_for_backward(x, result) expected, it saved "
-        f"{[tuple(t.shape) for t in saved]}"
+    saved = logsumexp_saved_shapes(randn(2, 5, seed=45))  # seen where autograd ran
+    assert len(saved) == 2 and tuple(saved[0]) == (2, 5) and tuple(saved[1]) == (2,), (
+        f"LogSumExp.forward: ctx.save_for_backward(x, result) expected, it saved {saved}"
     )
 
 
@@ -182,10 +186,31 @@ def test_logsumexp_backward_is_softmax():
         )
 
 
+class LearnersLogSumExp(torch.autograd.Function):
+    """The learner's LogSumExp as gradcheck sees it here: its forward values and its input
+    gradients (through autograd, ``LogSumExp.apply(x).backward(grad_output)``) come from
+    the learner's process as data, and gradcheck compares them on this side."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        result = logsumexp_forward(x)
+        if not isinstance(result, torch.Tensor):
+            raise AssertionError(
+                f"LogSumExp.forward: a tensor expected, got {type(result).__name__}"
+            )
+        return result.detach()
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        return logsumexp_input_grad(x.detach(), grad_output.detach())
+
+
 def test_logsumexp_gradcheck():
     x = randn(3, 5, seed=70).requires_grad_(True)
     try:
-        torch.autograd.gradcheck(LogSumExp.apply, (x,), eps=1e-6, atol=1e-7)
+        torch.autograd.gradcheck(LearnersLogSumExp.apply, (x,), eps=1e-6, atol=1e-7)
     except GradcheckError as error:
         first = str(error).strip().splitlines()[0]
         raise AssertionError(
@@ -195,6 +220,15 @@ def test_logsumexp_gradcheck():
 
 
 # ---- a backward pass by hand ----------------------------------------------------------------
+def two_layer_net_forward(x: torch.Tensor, target: torch.Tensor, params: dict):
+    """`two_layer_net_loss`'s forward pass, here: (loss, the cache its docstring names)."""
+    hidden = torch.tanh(x @ params["w1"].T + params["b1"])  # (N, H)
+    logits = hidden @ params["w2"].T + params["b2"]  # (N, C)
+    cache = {"x": x, "target": target, "w1": params["w1"], "w2": params["w2"]}
+    cache |= {"hidden": hidden, "probs": torch.softmax(logits, dim=1)}
+    return F.cross_entropy(logits, target), cache
+
+
 def check_two_layer_backward(batch: int, features: int, hidden: int, classes: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
 
@@ -205,11 +239,11 @@ def check_two_layer_backward(batch: int, features: int, hidden: int, classes: in
     params = {"w1": draw(hidden, features), "b1": draw(hidden)}
     params |= {"w2": draw(classes, hidden), "b2": draw(classes)}
     leaves = {name: p.clone().requires_grad_(True) for name, p in params.items()}
-    loss, _ = autograd_basics.two_layer_net_loss(x, target, leaves)
-    loss.backward()
+    loss, _ = two_layer_net_forward(x, target, leaves)
+    loss.backward()  # the oracle: autograd, here
     with torch.no_grad():
-        _, cache = autograd_basics.two_layer_net_loss(x, target, params)
-        grads = autograd_basics.two_layer_net_backward(cache)
+        _, cache = two_layer_net_forward(x, target, params)
+        grads = autograd_basics.two_layer_net_backward(cache)  # the cache crosses as data
     assert isinstance(grads, dict), f"two_layer_net_backward: a dict expected, got {type(grads)}"
     where = f"(N={batch}, D={features}, H={hidden}, C={classes})"
     for name in ("w2", "b2", "w1", "b1"):

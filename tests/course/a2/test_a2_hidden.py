@@ -15,11 +15,11 @@ import test_a2_loop as loop_tests
 import test_a2_model as model_tests
 import test_a2_onecycle as onecycle_tests
 import torch
+from a2_autograd_helpers import jacobian_of_matrix_map, sin_times_x
 from a2_helpers import batches_of, blobs, check_close, evaluate, flat_parameters, train_epoch
 from torch import nn
 
 from dlcc.models.cnn import DepthwiseSeparable, SmallCNN
-from dlcc.training import autograd_basics
 from dlcc.training.config import ScheduleConfig
 from dlcc.training.schedules import build_scheduler
 
@@ -53,7 +53,7 @@ def test_jacobian_random_shapes():
         x = torch.randn(columns, generator=generator, dtype=torch.float64)
         check_close(
             f"jacobian of x -> A sin(x) * x, A ({rows}, {columns}), case {seed}",
-            autograd_basics.jacobian(lambda t, a=matrix: a @ (torch.sin(t) * t), x),
+            jacobian_of_matrix_map(matrix, sin_times_x, x),  # x -> A (sin(x) * x), there
             matrix * (torch.cos(x) * x + torch.sin(x)),
         )
 
