@@ -74,7 +74,6 @@ ASSIGNMENT_KEYS = (
     "timeout_s",
     "memory_mb",
     "withheld",
-    "learner_process",
     "release_hidden_points",
     "banned_imports",
     "no_autograd",
@@ -157,9 +156,6 @@ class Assignment:
     # Helpers outside `sources` that would compute a graded region's answer, as
     # "path::function": a release of this assignment stubs their bodies (`dlcc.course.withhold`).
     withheld: tuple[str, ...] = ()
-    # Whether its learner code runs in a process of its own, apart from the tests
-    # (`dlcc.course.remote`); false only for tests not yet written for that boundary.
-    learner_process: bool = True
     # Set only in a release's catalogue: the points of the hidden tests it leaves out (graded
     # after submission). Its presence marks the catalogue as a release's.
     release_hidden_points: float | None = None
@@ -329,9 +325,6 @@ def _assignment(root: Path, assignment_id: str, table: dict, context: str) -> As
         raise CourseError(f'{context}: withheld must be a list of "path.py::function" strings')
     for item in withheld:
         _existing_path(root, item.partition("::")[0], f"{context} withheld")
-    learner_process = table.get("learner_process", True)
-    if not isinstance(learner_process, bool):
-        raise CourseError(f"{context}: learner_process must be true or false")
     release_hidden_points = table.get("release_hidden_points")
     if release_hidden_points is not None:
         if isinstance(release_hidden_points, bool) or not isinstance(
@@ -380,7 +373,6 @@ def _assignment(root: Path, assignment_id: str, table: dict, context: str) -> As
         memory_mb=memory_mb,
         tests=tuple(tests),
         withheld=tuple(withheld),
-        learner_process=learner_process,
         release_hidden_points=release_hidden_points,
         banned_imports=banned_imports,
         no_autograd=no_autograd,
@@ -573,8 +565,6 @@ def render_catalogue(assignments: list[Assignment], header: str = "") -> str:
         lines.append(f"memory_mb = {_toml(assignment.memory_mb)}")
         if assignment.withheld:
             lines.append(f"withheld = [{', '.join(_toml(w) for w in assignment.withheld)}]")
-        if not assignment.learner_process:
-            lines.append("learner_process = false")
         if assignment.release_hidden_points is not None:
             lines.append(f"release_hidden_points = {_toml(assignment.release_hidden_points)}")
         lines.extend(_render_rules(assignment))

@@ -318,15 +318,20 @@ _learner: LearnerProcess | None = None
 
 
 def install(spec_path: str) -> LearnerProcess:
-    """Stand-ins for the learner's modules, and the learner's process (started lazily)."""
+    """Stand-ins for the learner's modules; the learner's process, to `start()`. Call it
+    before anything imports those modules or ``dlcc.course.remote``: a copy imported earlier
+    would bypass the stand-ins, so that is refused."""
     global _learner
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    early = [name for name in spec["learner_modules"] if name in sys.modules]
+    if early:
+        raise RemoteError(
+            f"{early[0]} was imported before the learner's stand-ins were installed: the "
+            "reporting plugin must be loaded first (-p)"
+        )
     sys.meta_path.insert(0, _Finder(set(spec["learner_modules"])))
-    for name in spec["learner_modules"]:
-        sys.modules.pop(name, None)
     _learner = LearnerProcess(spec)
     _no_ptrace()
-    _learner.start()
     return _learner
 
 

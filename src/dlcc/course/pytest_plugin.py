@@ -253,6 +253,27 @@ def _make_hooks(emit):
 
 DEFAULT_LIMIT_S = 60.0
 _learner: list = []  # the learner's process, once started
+
+
+def _install_standins() -> list:
+    """With ``DLCC_GRADE_LEARNER``: the learner's modules as stand-ins, before pytest imports
+    any conftest or test (this module is imported first, by ``-p``); started at configure."""
+    spec = os.environ.pop("DLCC_GRADE_LEARNER", "")
+    if not spec:
+        return []
+    import sys
+
+    from dlcc_grade import learner, remote  # the grader's runtime, in the harness
+
+    sys.modules["dlcc.course.remote"] = remote  # what the tests' helpers import
+    return [learner.install(spec)]
+
+
+try:
+    _standins = _install_standins()
+    _standins_error = ""
+except Exception as _error:  # reported at configure, where the parent stops with it
+    _standins, _standins_error = [], f"{type(_error).__name__}: {_error}"
 _pending = [_make_hooks(_make_emitter(*_take_channel()))]  # taken by pytest_configure
 
 
@@ -267,15 +288,11 @@ def pytest_configure(config) -> None:
         location = str(Path(dlcc.__file__).resolve())
     except Exception as error:  # reported, then the generated conftest stops the run
         location = f"cannot import dlcc: {type(error).__name__}: {error}"
-    spec = os.environ.pop("DLCC_GRADE_LEARNER", "")
-    if spec:
+    if _standins_error:
+        location = f"cannot start the learner's process: {_standins_error}"
+    if _standins:
         try:
-            import sys
-
-            from dlcc_grade import learner, remote  # the grader's runtime, in the harness
-
-            sys.modules["dlcc.course.remote"] = remote  # what the tests' helpers import
-            _learner.append(learner.install(spec))
+            _learner.append(_standins[0].start())
         except Exception as error:  # a grader problem: the parent stops with this message
             location = f"cannot start the learner's process: {type(error).__name__}: {error}"
     hooks.emit_configured(location)

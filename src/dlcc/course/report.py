@@ -84,16 +84,10 @@ class GradeReport:
             text = origin.status.value + (f" ({origin.detail})" if origin.detail else "")
             lines.append(f"  {origin.source:<{width}}  {text}")
         lines.append(f"sandbox: {self.isolation.level}: {self.isolation.note}")
-        if self.assignment.learner_process:
-            lines.append(
-                "learner's code: in a process of its own, apart from the tests, the reference "
-                "and the report"
-            )
-        else:
-            lines.append(
-                "learner's code: in the tests' process (this assignment's tests are not yet "
-                "written for a separate one)"
-            )
+        lines.append(
+            "learner's code: in a process of its own, apart from the tests, the reference and "
+            "the report"
+        )
         lines.extend(f"note: {note}" for note in self.notes)
         return lines
 

@@ -94,8 +94,7 @@ class Runner:
 
     def run(self) -> dict[str, TestOutcome]:
         """Run every selected test (or say why not); the outcomes by node id."""
-        if self.assignment.learner_process:
-            self._write_learner_spec()
+        self._write_learner_spec()
         deadline = time.monotonic() + self.overall_timeout_s
         for run_number in range(1, len(self.selected) + 2):
             remaining = self._remaining()
@@ -236,20 +235,10 @@ class Runner:
         os.close(key_write)
         events_read, events_write = os.pipe()
         output_read, output_write = os.pipe()
-        separate = self.assignment.learner_process
-        if separate:
-            sources = [workspace.learner_source(s) for s in self.assignment.sources]
-            home, tmp, cwd = workspace.trusted / "home", workspace.trusted / "tmp", None
-            learner = {
-                "DLCC_GRADE_LEARNER": str(workspace.harness / "learner.json"),
-                "DLCC_GRADE_LIMITS": str(workspace.harness / "limits.json"),
-            }
-        else:
-            sources = [workspace.root / s for s in self.assignment.sources]
-            home, tmp, learner = workspace.home, workspace.tmp, {}
+        sources = [workspace.learner_source(s) for s in self.assignment.sources]
         environment = sandbox.child_environment(
-            home,
-            tmp,
+            workspace.trusted / "home",
+            workspace.trusted / "tmp",
             [workspace.src, workspace.harness],
             {
                 "DLCC_GRADE_EVENTS_FD": str(events_write),
@@ -257,7 +246,8 @@ class Runner:
                 "DLCC_GRADE_SELECT": str(select),
                 "DLCC_GRADE_SOURCES": os.pathsep.join(str(path) for path in sources),
                 "DLCC_GRADE_PACKAGE": str(workspace.src),
-                **learner,
+                "DLCC_GRADE_LEARNER": str(workspace.harness / "learner.json"),
+                "DLCC_GRADE_LIMITS": str(workspace.harness / "limits.json"),
             },
         )
         pytest_command = [
@@ -275,16 +265,8 @@ class Runner:
             "--continue-on-collection-errors",
             str(workspace.graded / self.assignment.tests_dir),
         ]
-        if separate:  # trusted: the learner's code runs in a process of its own
-            command, cwd = pytest_command, workspace.trusted / "scratch"
-        else:
-            command = sandbox.wrap_command(
-                pytest_command,
-                self.isolation,
-                workspace.harness / "sandbox_init.py",
-                workspace.mounts(self.hidden_paths(workspace.root)),
-            )
-            cwd = workspace.scratch
+        # Trusted: not sandboxed itself; the learner's code runs in a process of its own.
+        command, cwd = pytest_command, workspace.trusted / "scratch"
         cgroup = None
         if self.isolation.cgroups:
             cgroup = TreeCgroup.create(self.assignment.memory_mb, sandbox.processes_limit())

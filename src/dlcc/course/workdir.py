@@ -141,13 +141,10 @@ def build_workspace(
         problem = compile_problem(data, Path(source).name)
         if problem:
             notes.append(f"{Path(source).name} does not compile: {problem}")
-    for source in assignment.sources:
-        trusted_copy = workspace.root / source
-        if assignment.learner_process:  # never imported on the trusted side: stand-ins are
-            reference = (catalogue.root / source).read_text(encoding="utf-8")
-            trusted_copy.write_text(strip_solutions(reference, source, assignment.id), "utf-8")
-        else:  # the learner's code runs in the test process (see Assignment.learner_process)
-            shutil.copyfile(workspace.learner_source(source), trusted_copy)
+    for source in assignment.sources:  # never imported on the trusted side: stand-ins are
+        reference = (catalogue.root / source).read_text(encoding="utf-8")
+        stub = strip_solutions(reference, source, assignment.id)
+        (workspace.root / source).write_text(stub, encoding="utf-8")
     tests_copy = workspace.graded / assignment.tests_dir
     if hidden:
         for relative in walk_files(catalogue.root / assignment.tests_dir):

@@ -4,6 +4,11 @@
 The models here are small plain `torch.nn` stacks on Gaussian blobs, not the assignment's
 SmallCNN, and no schedule is used: these tests grade the loop alone. The oracle is a plain
 PyTorch loop written out below.
+
+When graded, the model, its optimiser and the loop run in the learner's process
+(`a2_helpers.twins`, `sgd_for`, `train_epoch`); the test reads the weights the loop left back
+as data and compares them with the plain loop's, run here on a twin with the same initial
+weights.
 """
 
 from __future__ import annotations
@@ -13,13 +18,19 @@ import copy
 import torch
 import torch.nn.functional as F
 from a2_helpers import (
-    ModeRecorder,
     batches_of,
+    batchnorm_net,
     blobs,
+    dropout_net,
     evaluate,
     flat_parameters,
+    gradients_are_none,
+    parameters_of,
+    sgd_for,
+    state_of,
     tiny_mlp,
     train_epoch,
+    twins,
 )
 from torch import nn
 
@@ -44,14 +55,13 @@ def plain_epoch(model, batches, optimizer, *, zero_grad=True, reduction="mean", 
 # ---- train_one_epoch ----------------------------------------------------------------------
 def test_train_one_epoch_lowers_the_loss_on_one_batch():
     x, y = blobs(32, features=16, classes=4, seed=1)
-    torch.manual_seed(1)
-    model = nn.Linear(16, 4)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model, twin = twins(nn.Linear, 16, 4, seed=1)  # the learner's side's, and its copy here
     with torch.no_grad():
-        before = F.cross_entropy(model(x), y).item()
-    result = train_epoch(model, [(x, y)] * 20, optimizer)
+        before = F.cross_entropy(twin(x), y).item()
+    result = train_epoch(model, [(x, y)] * 20, sgd_for(model, lr=0.1))
+    twin.load_state_dict(state_of(model))  # the weights the learner's loop left
     with torch.no_grad():
-        after = F.cross_entropy(model(x), y).item()
+        after = F.cross_entropy(twin(x), y).item()
     assert after < 0.8 * before, (
         f"train_one_epoch: the loss did not decrease over 20 steps on one batch "
         f"({before:.2f} -> {after:.2f}): is optimizer.step() called?"
@@ -69,12 +79,10 @@ def test_train_one_epoch_lowers_the_loss_on_one_batch():
 def test_train_one_epoch_matches_a_plain_loop():
     x, y = blobs(80, seed=2)
     batches = batches_of(x, y, 16)
-    model = tiny_mlp(seed=2)
-    reference = copy.deepcopy(model)
-    start = flat_parameters(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
-    result = train_epoch(model, batches, optimizer)
-    got = flat_parameters(model)
+    model, reference = twins(tiny_mlp, seed=2)
+    start = flat_parameters(reference)
+    result = train_epoch(model, batches, sgd_for(model, lr=0.2, momentum=0.9))
+    got = parameters_of(model)
     assert not torch.equal(got, start), (
         "train_one_epoch: the weights did not change over 5 batches: is optimizer.step() called?"
     )
@@ -111,12 +119,11 @@ def test_train_one_epoch_matches_a_plain_loop():
 
 def test_train_one_epoch_trains_in_training_mode():
     x, y = blobs(24, seed=3)
-    torch.manual_seed(3)
-    recorder = ModeRecorder()
-    model = nn.Sequential(nn.Linear(12, 8), nn.Dropout(0.2), recorder, nn.Linear(8, 3))
+    model, _ = twins(dropout_net, seed=3)  # linear, dropout, a ModeRecorder, linear
     model.eval()  # as `evaluate` leaves it at the end of the previous epoch
-    train_epoch(model, batches_of(x, y, 8), torch.optim.SGD(model.parameters(), lr=0.1))
-    assert recorder.modes and all(recorder.modes), (
+    train_epoch(model, batches_of(x, y, 8), sgd_for(model, lr=0.1))
+    modes = list(model[2].modes)  # what the recorder saw, in the learner's process
+    assert modes and all(modes), (
         "train_one_epoch: the model ran in evaluation mode: call model.train() first "
         "(dropout and BatchNorm behave differently while training)"
     )
@@ -125,10 +132,9 @@ def test_train_one_epoch_trains_in_training_mode():
 # ---- evaluate -------------------------------------------------------------------------------
 def test_evaluate_matches_hand_computed_loss_and_accuracy():
     x, y = blobs(27, classes=4, seed=4)
-    torch.manual_seed(4)
-    model = nn.Linear(12, 4)
+    model, twin = twins(nn.Linear, 12, 4, seed=4)
     with torch.no_grad():
-        logits = model(x)
+        logits = twin(x)
     expected_loss = F.cross_entropy(logits, y).item()
     expected_accuracy = (logits.argmax(1) == y).double().mean().item()
     result = evaluate(model, batches_of(x, y, 10), num_classes=4)  # batches of 10, 10 and 7
@@ -143,27 +149,24 @@ def test_evaluate_matches_hand_computed_loss_and_accuracy():
         f"evaluate: accuracy {result['accuracy']:.4f}, expected {expected_accuracy:.4f} "
         "(the fraction of the 27 images whose largest logit is the label)"
     )
-    assert all(p.grad is None for p in model.parameters()), (
+    assert all(gradients_are_none(model)), (
         "evaluate: parameters have gradients afterwards; evaluation needs no backward pass"
     )
 
 
 def test_evaluate_runs_the_model_in_evaluation_mode():
     x, y = blobs(40, seed=5)
-    torch.manual_seed(5)
-    model = nn.Sequential(
-        nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)
-    )
+    model, twin = twins(batchnorm_net, seed=5)  # linear, BatchNorm, ReLU, dropout, linear
     model.train()
-    running_mean = model[1].running_mean.clone()
     result = evaluate(model, batches_of(x, y, 8), num_classes=3)
-    assert torch.equal(model[1].running_mean, running_mean), (
+    running_mean = state_of(model)["1.running_mean"]  # the learner's model's, afterwards
+    assert torch.equal(running_mean, twin[1].running_mean), (
         "evaluate: BatchNorm's running statistics changed: the model ran in training mode; "
         "call model.eval() first"
     )
-    model.eval()
+    twin.eval()
     with torch.no_grad():
-        expected = F.cross_entropy(model(x), y).item()
+        expected = F.cross_entropy(twin(x), y).item()
     assert abs(result["loss"] - expected) < 1e-5, (
         f"evaluate: loss {result['loss']:.5f}, expected {expected:.5f} with the model in "
         "evaluation mode (no dropout, BatchNorm's running statistics)"

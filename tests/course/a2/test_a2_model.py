@@ -2,44 +2,90 @@
 against a count by hand, its forward pass, and that it trains.
 
 The tests of `SmallCNN.__init__` look only at `model.features` (the stem and the stages);
-the tests of `SmallCNN.forward` run it on a model put together here from stand-in parts, so
+the tests of `SmallCNN.forward` run it on a model put together from stand-in parts, so
 each grades one region. Only the last test needs both.
+
+When graded, the learner's SmallCNN lives in the learner's process: its blocks and
+parameters come back described as data, and its weights as a state_dict, which loads into
+a plain twin made here (`a2_helpers.PlainCNN`) whose outputs the learner's must match.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+
 import torch
 import torch.nn.functional as F
-from a2_helpers import check_close
-from torch import nn
+from a2_helpers import (
+    PlainCNN,
+    accuracy_of,
+    assembled_smallcnn,
+    check_close,
+    describe_features,
+    features_of,
+    load_into_twin,
+    outputs_of,
+    overfit_smallcnn,
+    parameter_shapes,
+    recorded_forward,
+    smallcnn_parts,
+    state_dict_copy,
+    state_of,
+)
 
-from dlcc.models.cnn import ConvBNReLU, SmallCNN
+from dlcc.models.cnn import SmallCNN
 from dlcc.training.config import DataConfig
 from dlcc.training.data import load_data
 
 
-def trainable_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+def trainable_parameters(model) -> int:
+    """The trainable parameters of the (learner's) model, counted from their shapes."""
+    return sum(math.prod(shape) for _, shape, trainable in parameter_shapes(model) if trainable)
 
 
-def describe_blocks(features: nn.Module) -> list[tuple[int, int, int]]:
-    """(in_channels, out_channels, stride) of each ConvBNReLU block in `features`."""
+def describe_blocks(model) -> list[tuple[int, int, int]]:
+    """(in_channels, out_channels, stride) of each ConvBNReLU block in `model.features`."""
     blocks = []
-    for block in features:
-        if not isinstance(block, ConvBNReLU):
+    for block in describe_features(model):
+        if not block["conv_bn_relu"] or not block["convs"]:
             raise AssertionError(
-                f"SmallCNN.__init__: features holds a {type(block).__name__}; expected only "
+                f"SmallCNN.__init__: features holds a {block['kind']}; expected only "
                 "blocks made by block(...) or ConvBNReLU(...)"
             )
-        conv = block[0]
-        blocks.append((conv.in_channels, conv.out_channels, conv.stride[0]))
+        blocks.append(tuple(block["convs"][0][:3]))
     return blocks
+
+
+def check_features_compute(model, twin, what: str, shapes, channels: int) -> None:
+    """The learner's model.features on random images of each (height, width, out_height,
+    out_width) in `shapes`: the expected shape, and the twin's values (with its weights)."""
+    in_channels = twin.features[0][0].in_channels
+    twin.eval()
+    for seed, (height, width, out_height, out_width) in enumerate(shapes):
+        generator = torch.Generator().manual_seed(seed)
+        x = torch.randn(2, in_channels, height, width, generator=generator)
+        features = features_of(model, x)
+        assert tuple(features.shape) == (2, channels, out_height, out_width), (
+            f"SmallCNN.__init__: features of a (2, {in_channels}, {height}, {width}) batch have "
+            f"shape {tuple(features.shape)}; expected (2, {channels}, {out_height}, {out_width})"
+        )
+        with torch.no_grad():
+            expected = twin.features(x)
+        check_close(
+            f"SmallCNN.__init__: features of a (2, {in_channels}, {height}, {width}) batch "
+            f"({what})",
+            features,
+            expected,
+            rtol=1e-4,
+            atol=1e-5,
+        )
 
 
 # ---- the stages ----------------------------------------------------------------------------
 def test_smallcnn_stages_follow_the_design():
     model = SmallCNN(1, 10, widths=(8, 16, 32), blocks_per_stage=2)
-    blocks = describe_blocks(model.features)
+    blocks = describe_blocks(model)
     expected = [
         (1, 8, 1),  # the stem
         (8, 8, 1),  # stage 0: its second block
@@ -58,17 +104,15 @@ def test_smallcnn_stages_follow_the_design():
             f"expected {want[0]} -> {want[1]} stride {want[2]} (a stage after the first opens "
             "with a stride-2 block)"
         )
-    for height, width, out_height, out_width in [(28, 28, 7, 7), (9, 10, 3, 3), (1, 1, 1, 1)]:
-        with torch.no_grad():
-            features = model.features(torch.zeros(2, 1, height, width))
-        assert tuple(features.shape) == (2, 32, out_height, out_width), (
-            f"SmallCNN.__init__: features of a (2, 1, {height}, {width}) batch have shape "
-            f"{tuple(features.shape)}; expected (2, 32, {out_height}, {out_width})"
-        )
-    assert model.head.in_features == 32, (
-        f"SmallCNN.__init__: the head takes {model.head.in_features} features; expected 32 "
+    state = state_of(model)
+    head_in = state["head.weight"].shape[1]
+    assert head_in == 32, (
+        f"SmallCNN.__init__: the head takes {head_in} features; expected 32 "
         "(set `channels` to the last block's output channels)"
     )
+    twin = load_into_twin(PlainCNN(10, expected), state, "SmallCNN.__init__")
+    shapes = [(28, 28, 7, 7), (9, 10, 3, 3), (1, 1, 1, 1)]
+    check_features_compute(model, twin, "conv-BN-ReLU blocks of the design", shapes, 32)
 
 
 def test_smallcnn_parameter_count_matches_a_hand_count():
@@ -93,33 +137,18 @@ def test_smallcnn_parameter_count_matches_a_hand_count():
 
 
 # ---- the forward pass -----------------------------------------------------------------------
-def assembled_smallcnn(in_channels: int, num_classes: int, dropout: float = 0.0) -> SmallCNN:
-    """A SmallCNN whose parts are set here (its __init__ is not run): stand-in features of
-    two plain convolutions, then the pool, dropout and head SmallCNN uses."""
-    torch.manual_seed(0)
-    model = SmallCNN.__new__(SmallCNN)
-    nn.Module.__init__(model)
-    model.in_channels = in_channels
-    model.features = nn.Sequential(
-        nn.Conv2d(in_channels, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, 2, 1), nn.ReLU()
-    )
-    model.pool = nn.AdaptiveAvgPool2d(1)
-    model.dropout = nn.Dropout(dropout)
-    model.head = nn.Linear(5, num_classes)
-    return model
+def assembled(in_channels: int, num_classes: int, dropout: float = 0.0):
+    """(the learner's SmallCNN put together from stand-in parts, without its __init__: two
+    plain convolutions, then the pool, dropout and head SmallCNN uses; those parts here)."""
+    parts = smallcnn_parts(in_channels, num_classes, dropout)
+    return assembled_smallcnn(in_channels, num_classes, dropout, state_dict_copy(parts)), parts
 
 
 def test_smallcnn_forward_runs_features_pool_dropout_head():
-    model = assembled_smallcnn(3, 4, dropout=0.5)
-    calls = []
-    for name in ("features", "pool", "dropout", "head"):
-        getattr(model, name).register_forward_hook(
-            lambda module, inputs, output, name=name: calls.append((name, tuple(output.shape)))
-        )
+    model, parts = assembled(3, 4, dropout=0.5)
     x = torch.randn(2, 3, 9, 7)
-    model.eval()
-    with torch.no_grad():
-        logits = model(x)
+    run = recorded_forward(model, x)  # in evaluation mode, without gradients
+    calls, logits = [tuple(call) for call in run["calls"]], run["logits"]
     order = [name for name, _ in calls]
     assert order == ["features", "pool", "dropout", "head"], (
         f"SmallCNN.forward: the parts ran in the order {' -> '.join(order) or 'none'}; "
@@ -131,16 +160,15 @@ def test_smallcnn_forward_runs_features_pool_dropout_head():
         "flatten the pooled (N, C, 1, 1) features to (N, C) first"
     )
     with torch.no_grad():
-        pooled = model.features(x).mean(dim=(2, 3))  # (2, 5)
-        expected = pooled @ model.head.weight.T + model.head.bias
+        pooled = parts.features(x).mean(dim=(2, 3))  # (2, 5)
+        expected = pooled @ parts.head.weight.T + parts.head.bias
     check_close("SmallCNN.forward: logits", logits, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_smallcnn_forward_output_shapes():
     for in_channels, num_classes, shape in [(1, 10, (5, 1, 8, 8)), (3, 2, (1, 3, 11, 4))]:
-        model = assembled_smallcnn(in_channels, num_classes).eval()
-        with torch.no_grad():
-            logits = model(torch.randn(*shape))
+        model, _ = assembled(in_channels, num_classes)
+        logits = outputs_of(model, torch.randn(*shape))  # in evaluation mode
         assert isinstance(logits, torch.Tensor) and tuple(logits.shape) == (
             shape[0],
             num_classes,
@@ -155,21 +183,18 @@ def test_smallcnn_forward_output_shapes():
 def test_smallcnn_overfits_a_small_batch():
     data = load_data(DataConfig(dataset="digits"), seed=0)
     x, y = data.train.inputs[:32], data.train.targets[:32]  # (32, 1, 8, 8), (32,)
-    torch.manual_seed(0)
-    model = SmallCNN(1, 10, widths=(8, 16))
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    model.train()
-    first = None
-    for _ in range(60):
-        loss = F.cross_entropy(model(x), y)
-        first = loss.item() if first is None else first
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
+    # 60 Adam steps (lr 0.01) on the learner's SmallCNN(1, 10, widths=(8, 16)), there; its
+    # weights afterwards, in a twin here, give the loss and accuracy.
+    run = overfit_smallcnn(x, y, steps=60, lr=0.01)
+    first = run["losses"][0]
+    twin = load_into_twin(
+        PlainCNN(10, [(1, 8, 1), (8, 16, 2)]), run["state"], "SmallCNN(1, 10, widths=(8, 16))"
+    )
+    accuracy = accuracy_of(twin, x, y)
+    training = copy.deepcopy(twin).train()  # BatchNorm on the batch's statistics, as it trained
     with torch.no_grad():
-        accuracy = (model(x).argmax(1) == y).double().mean().item()
-    assert loss.item() < 0.5 and accuracy >= 0.9, (
+        loss = F.cross_entropy(training(x), y).item()
+    assert loss < 0.5 and accuracy >= 0.9, (
         f"SmallCNN: 60 Adam steps on one batch of 32 digits took the loss from {first:.3f} "
-        f"to {loss.item():.3f}, accuracy {accuracy:.2f}; expected < 0.5 and >= 0.9"
+        f"to {loss:.3f}, accuracy {accuracy:.2f}; expected < 0.5 and >= 0.9"
     )

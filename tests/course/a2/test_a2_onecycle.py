@@ -1,37 +1,17 @@
 """Part 4: the one-cycle learning-rate policy (`dlcc.training.schedules`): `onecycle_lr`
 computed by hand, and the OneCycle branch of `build_scheduler`, both against
 ``torch.optim.lr_scheduler.OneCycleLR`` itself. A one-parameter model, no training loop.
+
+When graded, `build_scheduler`'s scheduler is stepped in the learner's process (with its
+optimiser, `a2_helpers.scheduled_rates`); its lrs come back as data.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
+from a2_helpers import one_parameter_optimizer, run_schedule, scheduled_rates
 
-from dlcc.training.config import ScheduleConfig
-from dlcc.training.schedules import build_scheduler, onecycle_lr
-
-
-def one_parameter_optimizer(kind: str, lr: float) -> torch.optim.Optimizer:
-    parameters = [nn.Parameter(torch.zeros(2))]
-    if kind == "sgd":
-        return torch.optim.SGD(parameters, lr=lr, momentum=0.9)
-    return torch.optim.AdamW(parameters, lr=lr)
-
-
-def momentum_of(group: dict) -> float:
-    return group["betas"][0] if "betas" in group else group["momentum"]
-
-
-def run_schedule(optimizer, scheduler, steps: int) -> tuple[list[float], list[float]]:
-    """The lr and momentum (beta1 for Adam) each of `steps` optimiser steps uses."""
-    lrs, momenta = [], []
-    for _ in range(steps):
-        lrs.append(float(optimizer.param_groups[0]["lr"]))
-        momenta.append(float(momentum_of(optimizer.param_groups[0])))
-        optimizer.step()
-        scheduler.step()
-    return lrs, momenta
+from dlcc.training.schedules import onecycle_lr
 
 
 def torch_onecycle(kind, total_steps, peak_lr, pct_start, div_factor, final_div_factor):
@@ -71,16 +51,13 @@ def test_onecycle_lr_matches_torch():
 
 
 def test_build_scheduler_onecycle_follows_the_config():
-    schedule = ScheduleConfig(
-        name="onecycle", pct_start=0.3, div_factor=10.0, final_div_factor=100.0
-    )
-    optimizer = one_parameter_optimizer("sgd", 0.05)
-    scheduler = build_scheduler(optimizer, schedule, 0.05, 40, 10)
-    assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler), (
+    schedule = {"name": "onecycle", "pct_start": 0.3, "div_factor": 10.0, "final_div_factor": 100.0}
+    run = scheduled_rates("sgd", 0.05, schedule, 40, 10)  # in the learner's process
+    assert run["is_lr_scheduler"], (
         f"build_scheduler(onecycle): a torch LR scheduler expected (checkpoints save its "
-        f"state_dict), got {type(scheduler).__name__}"
+        f"state_dict), got {run['scheduler']}"
     )
-    got, _ = run_schedule(optimizer, scheduler, 40)
+    got = run["lrs"]
     expected, _ = torch_onecycle("sgd", 40, 0.05, 0.3, 10.0, 100.0)
     if abs(got[0] - expected[0]) > 1e-12:
         raise AssertionError(
