@@ -256,10 +256,9 @@ def test_submission_that_hangs_at_import(root, tmp_path):
     (submission / "ops.py").write_text("while True:\n    pass\n")
     report = grade(root, "a1", submission=submission, startup_timeout_s=3)
     assert report.score == 0 and len(report.results) == 12
-    for result in report.results:  # the learner's module loads in the test, under its limit
-        if result.test.file == "test_toy_ops.py":
-            assert result.outcome.status is Status.TIMED_OUT, result
-            assert result.outcome.feedback.startswith("timed out after"), result
+    for result in report.results:  # the learner's process loads its modules at start-up
+        assert result.outcome.status is Status.NOT_RUN
+        assert result.outcome.feedback.startswith("not run: importing the tests took over 3 s")
 
 
 def test_overall_time_limit(root, tmp_path):

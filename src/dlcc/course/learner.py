@@ -175,9 +175,12 @@ class LearnerProcess:
         self.timed_out = False
         self.output = collections.deque(maxlen=OUTPUT_TAIL_BYTES)
         self.starts = 0
+        self.broken = ""  # why no learner process can start (its modules hang at import)
 
     # -- the process
     def ensure(self) -> None:
+        if self.broken:
+            raise LearnerStopped(self.broken, timed_out=True)
         if self.peer is None or self.peer.closed:
             self.start()
 
@@ -222,9 +225,18 @@ class LearnerProcess:
             from_learner_read, to_learner_write, "trusted", policy, self._wait, on_lost=self._lost
         )
         remote.set_active(self.peer)
-        deadline, self.deadline = self.deadline, time.monotonic() + READY_TIMEOUT_S
+        startup_s = float(self.spec.get("startup_timeout_s", READY_TIMEOUT_S))
+        deadline, self.deadline = self.deadline, time.monotonic() + startup_s
         try:
-            message, _ = self.peer.receive()
+            message, _ = self.peer.receive()  # sent once it has imported the learner's modules
+        except LearnerStopped as error:
+            if not error.timed_out:
+                raise
+            self.broken = (
+                f"not run: importing the learner's modules took over {startup_s:g} s (does the "
+                "code loop at import time?)"
+            )
+            raise LearnerStopped(self.broken, timed_out=True) from None
         finally:
             self.deadline = deadline
         if message.get("kind") != "ready":

@@ -292,7 +292,8 @@ def pytest_configure(config) -> None:
         location = f"cannot start the learner's process: {_standins_error}"
     if _standins:
         try:
-            _learner.append(_standins[0].start())
+            _standins[0].start()
+            _learner.append(_standins[0])
         except Exception as error:  # a grader problem: the parent stops with this message
             location = f"cannot start the learner's process: {type(error).__name__}: {error}"
     hooks.emit_configured(location)

@@ -203,7 +203,7 @@ class Runner:
                 workspace.learner_tests / self.assignment.tests_dir,
                 workspace.learner_harness,
             ],
-            {},
+            {"DLCC_GRADE_PRELOAD": ",".join(module_name(s) for s in self.assignment.sources)},
         )
         spec = {
             "command": command,
@@ -213,6 +213,7 @@ class Runner:
             "processes": sandbox.processes_limit(),
             "cgroups": self.isolation.cgroups,
             "level": self.isolation.level,
+            "startup_timeout_s": self.startup_timeout_s,
             "learner_modules": [module_name(s) for s in self.assignment.sources],
             "closed_modules": sorted(module_name(s) for s in self.all_sources),
             "tests": [str(workspace.graded / self.assignment.tests_dir)],
