@@ -427,19 +427,28 @@ def test_hidden_tests_are_not_readable_with_hidden(root, tmp_path, isolation):
     assert outcomes(report)["test_add"] == (Status.PASSED, "passed")
 
 
-def test_patching_numpy_at_import_does_not_fool_the_oracle(root, tmp_path):
-    # The learner's numpy is not the tests': a submission that makes every comparison agree
-    # (here through numpy.testing and np.abs) still earns only what its code computes.
-    patcher = textwrap.dedent(
+def test_fooling_the_oracle_earns_nothing(root, tmp_path):
+    # The tests compare with `==` here (NumPy in the real assignments). On the in-process grader
+    # an answer whose __eq__ always agrees, or a patched numpy.testing, scored full marks; now
+    # the learner's objects reach the tests only as handles, which compare by identity, and the
+    # learner's numpy is not the tests'.
+    fooler = textwrap.dedent(
         """\
             import numpy as np
             import numpy.testing
 
+
+            class _Agrees:
+                def __eq__(self, other):
+                    return True
+
+                __hash__ = object.__hash__
+
+
             np.abs = lambda values, *args, **kwargs: np.zeros_like(values)
-            np.allclose = lambda *args, **kwargs: True
             numpy.testing.assert_allclose = lambda *args, **kwargs: None
-            numpy.testing.assert_array_equal = lambda *args, **kwargs: None
             """
-    ) + STUBS.replace("raise NotImplementedError", "return np.zeros(1); raise ")
-    report = grade(root, "a1", submission=submit(tmp_path / "s", patcher, shapes="\n"))
+    ) + STUBS.replace("raise NotImplementedError", "return _Agrees(); raise ")
+    report = grade(root, "a1", submission=submit(tmp_path / "s", fooler, shapes="\n"))
     assert report.score == 0, outcomes(report)
+    assert outcomes(report)["test_add"][0] is Status.FAILED
