@@ -13,6 +13,7 @@ from dlcc.numpy_nn.conv import Conv2d
 from dlcc.numpy_nn.gradcheck import GradcheckResult, gradcheck
 from dlcc.numpy_nn.layers import (
     Dropout,
+    Embedding,
     Flatten,
     LeakyReLU,
     Linear,
@@ -32,10 +33,14 @@ from dlcc.numpy_nn.module import BackwardBeforeForwardError, Module, manual_seed
 from dlcc.numpy_nn.normalization import BatchNorm1d, BatchNorm2d
 from dlcc.numpy_nn.optim import SGD, Adam, AdamW, RMSprop
 from dlcc.numpy_nn.pooling import AvgPool2d, MaxPool2d
+from dlcc.numpy_nn.recurrent import GRU, LSTM, RNN
 from dlcc.numpy_nn.schedules import CosineWithWarmup, OneCycleLR, StepLR
 from dlcc.numpy_nn.train import evaluate, fit
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
     "SGD",
     "Adam",
     "AdamW",
@@ -48,6 +53,7 @@ __all__ = [
     "CosineWithWarmup",
     "CrossEntropyLoss",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GradcheckResult",
     "LeakyReLU",

@@ -1,4 +1,4 @@
-"""Dense layers, activations, dropout, flatten and the Sequential container.
+"""Dense layers, embeddings, activations, dropout, flatten and the Sequential container.
 
 Each class keeps its backward right below its forward. Shapes follow torch.nn.
 """
@@ -78,6 +78,58 @@ class Linear(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={'bias' in self.params}"
         )
+
+
+class Embedding(Module):
+    """A lookup table: row ``i`` of ``weight`` is the vector of token ``i``.
+
+    Input: integer indices of any shape (...), each in [0, num_embeddings).
+    Output: (..., embedding_dim), ``weight[indices]``.
+    Parameter: weight (num_embeddings, embedding_dim), initialised N(0, 1) as torch.
+
+    The indices are not differentiable, so backward only fills ``grads["weight"]`` and
+    returns None (an Embedding is a network's first layer). An index that occurs k times
+    in the batch gets the sum of its k upstream gradient rows.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.dtype = check_dtype(dtype)
+        weight = default_rng().standard_normal((num_embeddings, embedding_dim))
+        self.add_param("weight", weight.astype(self.dtype))
+        self.needs_input_grad = False  # indices have no gradient
+
+    def forward(self, indices: np.ndarray) -> np.ndarray:
+        if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu":
+            received = (
+                f"dtype {indices.dtype}"
+                if isinstance(indices, np.ndarray)
+                else type(indices).__name__
+            )
+            raise ValueError(
+                f"{self!r}: expected an integer array of token indices, got {received}. "
+                "Convert it with np.asarray(indices, dtype=np.int64)."
+            )
+        if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
+            raise ValueError(
+                f"{self!r}: indices must be in [0, num_embeddings) = [0, {self.num_embeddings}), "
+                f"got values from {indices.min()} to {indices.max()}. Is the vocabulary larger "
+                "than num_embeddings, or are there padding values such as -1?"
+            )
+        self.indices = indices  # backward reads it
+        return self.params["weight"][indices]  # (..., embedding_dim), a copy
+
+    def backward(self, grad_out: np.ndarray) -> None:
+        indices = self.require_forward("indices")
+        grad_rows = grad_out.reshape(-1, self.embedding_dim)  # one row per index
+        # np.add.at adds every row, repeated indices included (``grad[indices] += rows``
+        # would keep only one of the rows for an index that occurs twice).
+        np.add.at(self.grads["weight"], indices.reshape(-1), grad_rows)
+        return None
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
 class ReLU(Module):

@@ -14,18 +14,23 @@ Dtypes are kept: float32 logits give float32 arithmetic and a float32 gradient.
 Scalars mixed into arrays are Python floats, which NumPy 2 treats as "weak" and does
 not let upcast a float32 array (an ``np.float64`` scalar would).
 
+``CrossEntropyLoss`` also takes sequences, logits (N, T, C) with targets (N, T), and
+``reduction="none"``; its ``backward`` then takes the upstream gradient of the per-target
+losses (see `CrossEntropyLoss.backward`).
+
 The values and gradients match ``torch.nn.functional.cross_entropy``,
 ``mse_loss`` and ``binary_cross_entropy_with_logits`` (tested in float64 and float32).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from dlcc.numpy_nn.module import BackwardBeforeForwardError
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_REDUCTIONS = ("mean", "sum")
 
 
 # ---- stable softmax helpers ------------------------------------------------------------
@@ -79,13 +84,17 @@ class Loss:
     """Shared bits: ``reduction``, ``__call__`` = ``forward``, input checks.
 
     reduction: ``"mean"`` (average over the batch, or over all elements for the
-    element-wise losses) or ``"sum"``, as in ``torch.nn``.
+    element-wise losses) or ``"sum"``, as in ``torch.nn``. A subclass that also offers
+    ``"none"`` lists it in ``reductions``.
     """
 
+    reductions: tuple[str, ...] = ("mean", "sum")
+
     def __init__(self, reduction: str = "mean") -> None:
-        if reduction not in _REDUCTIONS:
+        if reduction not in self.reductions:
             raise ValueError(
-                f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got {reduction!r}."
+                f"{type(self).__name__}: reduction must be one of {self.reductions}, "
+                f"got {reduction!r}."
             )
         self.reduction = reduction
         self._saved: tuple | None = None
@@ -154,6 +163,19 @@ class Loss:
 
 
 # ---- cross-entropy -----------------------------------------------------------------------
+@dataclass
+class _RowsSaved:
+    """What the general path of `CrossEntropyLoss.forward` keeps for backward.
+
+    The logits were seen as M = N (or N * T) rows of C scores.
+    """
+
+    probs: np.ndarray  # (M, C) softmax of each row; backward turns it into the gradient
+    labels: np.ndarray  # (M,) each row's class; 0 stands in for an ignored target
+    weights: np.ndarray  # (M,) 0 for ignored rows, else 1/count ("mean") or 1
+    shape: tuple[int, ...]  # the logits' shape, (N, C) or (N, T, C)
+
+
 class CrossEntropyLoss(Loss):
     """Softmax followed by cross-entropy, on raw logits and integer class labels.
 
@@ -163,10 +185,26 @@ class CrossEntropyLoss(Loss):
         loss_i = -(1 - eps) * log p[i, target_i] - (eps / C) * sum_c log p[i, c]
         dloss_i / dlogits[i] = softmax(logits[i]) - target_distribution[i]
 
+    Layouts: logits (N, C) with target (N,), or, for sequences, logits (N, T, C) with
+    target (N, T): one class distribution per time step, **classes on the last axis**,
+    which is what ``Linear`` gives on an RNN's (N, T, H) output. torch's
+    ``cross_entropy`` wants the classes on axis 1 instead, (N, C, T); ours equals
+    ``F.cross_entropy(logits.transpose(1, 2), target)`` and also
+    ``F.cross_entropy(logits.reshape(-1, C), target.reshape(-1))``.
+
+    reduction: ``"mean"`` (over the targets that are not ignored, as torch), ``"sum"``, or
+        ``"none"``: forward returns the per-target losses, shape (N,) or (N, T), 0 where
+        ignored, and ``backward(grad_loss)`` takes their upstream gradient.
     label_smoothing: in [0, 1]; 0 is plain cross-entropy (as ``torch.nn.CrossEntropyLoss``).
+    ignore_index: targets equal to it (padding, say) add nothing to the loss or the
+        gradient and are not counted by ``"mean"``; torch's default, -100.
     """
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    reductions = ("none", "mean", "sum")
+
+    def __init__(
+        self, reduction: str = "mean", label_smoothing: float = 0.0, ignore_index: int = -100
+    ) -> None:
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(
@@ -174,39 +212,59 @@ class CrossEntropyLoss(Loss):
             )
         # A Python float: an np.float64 here would upcast float32 gradients.
         self.label_smoothing = float(label_smoothing)
+        self.ignore_index = int(ignore_index)
 
-    def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
-        """logits: (N, C) float32/float64 scores; target: (N,) integer labels in [0, C).
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> float | np.ndarray:
+        """logits: (N, C) or (N, T, C) float32/float64 scores; target: (N,) or (N, T)
+        integer labels in [0, C), or ``ignore_index``.
 
-        Returns the loss (mean or sum over the N samples) as a Python float.
+        Returns the loss (mean or sum over the targets) as a Python float, or, for
+        ``reduction="none"``, the per-target losses as an array of target's shape.
         """
-        self._check_float_array(logits, "logits", "(N, C)")
-        if logits.ndim != 2:
+        self._check_float_array(logits, "logits", "(N, C) or (N, T, C)")
+        if logits.ndim not in (2, 3):
             raise ValueError(
-                f"CrossEntropyLoss: expected logits of shape (N, C), got {logits.shape}. "
-                "Flatten extra dimensions first, e.g. logits.reshape(-1, C)."
+                f"CrossEntropyLoss: expected logits of shape (N, C) or, for sequences, "
+                f"(N, T, C), got {logits.shape}. Flatten extra dimensions first, e.g. "
+                "logits.reshape(-1, C)."
             )
-        num_samples, num_classes = logits.shape
+        num_classes = logits.shape[-1]
+        target_layout = "(N,)" if logits.ndim == 2 else "(N, T)"
+        expected_shape = logits.shape[:-1]
         if not isinstance(target, np.ndarray) or target.dtype.kind not in "iu":
             received = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
             raise ValueError(
                 f"CrossEntropyLoss: expected target as an integer array of class indices "
-                f"(N,) = ({num_samples},), got {received}. Class probabilities are not "
-                "supported; convert labels with target.astype(np.int64)."
+                f"{target_layout} = {expected_shape}, got {received}. Class probabilities are "
+                "not supported; convert labels with target.astype(np.int64)."
             )
-        if target.shape != (num_samples,):
+        if target.shape != expected_shape:
+            hint = ""
+            if logits.ndim == 3:
+                hint = (
+                    " Sequence logits take the classes on the last axis, (N, T, C); "
+                    "torch's layout (N, C, T) becomes ours with logits.transpose(0, 2, 1)."
+                )
             raise ValueError(
-                f"CrossEntropyLoss: expected target of shape (N,) = ({num_samples},) to match "
-                f"logits {logits.shape}, got {target.shape}."
+                f"CrossEntropyLoss: expected target of shape {target_layout} = {expected_shape} "
+                f"to match logits {logits.shape}, got {target.shape}.{hint}"
             )
-        lowest, highest = int(target.min()), int(target.max())
-        if lowest < 0 or highest >= num_classes:
-            raise ValueError(
-                f"CrossEntropyLoss: labels must be in [0, C) = [0, {num_classes}), got values "
-                f"from {lowest} to {highest}. Check that the model's output size matches the "
-                "number of classes and that labels start at 0."
-            )
+        ignored = target == self.ignore_index
+        labels = target[~ignored]
+        if labels.size:
+            lowest, highest = int(labels.min()), int(labels.max())
+            if lowest < 0 or highest >= num_classes:
+                raise ValueError(
+                    f"CrossEntropyLoss: labels must be in [0, C) = [0, {num_classes}), got "
+                    f"values from {lowest} to {highest}. Check that the model's output size "
+                    "matches the number of classes and that labels start at 0 (targets equal "
+                    f"to ignore_index={self.ignore_index} are skipped)."
+                )
+        if logits.ndim == 3 or self.reduction == "none" or labels.size < target.size:
+            return self._forward_rows(logits, target, ignored)
 
+        # (N, C) logits, every target counted, "mean" or "sum": the classic path.
+        num_samples = len(target)
         scale = 1.0 / num_samples if self.reduction == "mean" else 1.0
         # BEGIN SOLUTION CrossEntropyLoss.forward: mean of -log softmax(logits)[target], stably
         rows = np.arange(num_samples)
@@ -242,9 +300,95 @@ class CrossEntropyLoss(Loss):
         # You may ignore self.label_smoothing (the tests use 0).
         # END PROMPT
 
-    def backward(self) -> np.ndarray:
-        """Returns dLoss/dLogits (N, C), same dtype as the logits."""
-        probs, target, scale = self._take_saved()  # what forward kept
+    def _forward_rows(self, logits: np.ndarray, target: np.ndarray, ignored: np.ndarray):
+        """The general path: sequences, ignored targets, ``reduction="none"``.
+
+        The logits are seen as M rows of C scores, M = N or N * T; an ignored row gets
+        weight 0, so it adds nothing to the loss and its gradient row is 0.
+        """
+        num_classes = logits.shape[-1]
+        rows = logits.reshape(-1, num_classes)  # (M, C), a view
+        keep = ~ignored.reshape(-1)  # (M,)
+        count = int(keep.sum())
+        if self.reduction == "mean" and count == 0:
+            raise ValueError(
+                f"CrossEntropyLoss: every target equals ignore_index={self.ignore_index}, so "
+                "the mean over the targets that count is 0/0 (torch returns nan). Check the "
+                "padding of this batch, or use reduction='sum' (0 here)."
+            )
+        labels = np.where(keep, target.reshape(-1), 0)  # (M,), class 0 stands in if ignored
+        log_probs = log_softmax(rows, axis=1)  # (M, C)
+        per_row = -log_probs[np.arange(len(labels)), labels]  # (M,)
+        if self.label_smoothing:
+            smoothing = self.label_smoothing
+            per_row *= 1.0 - smoothing
+            per_row -= (smoothing / num_classes) * log_probs.sum(axis=1)
+        per_row *= keep
+        scale = 1.0 / count if self.reduction == "mean" else 1.0
+        weights = keep.astype(logits.dtype)
+        if scale != 1.0:
+            weights *= scale
+        probs = np.exp(log_probs, out=log_probs)  # the softmax, in the same buffer
+        self._saved = _RowsSaved(probs, labels, weights, logits.shape)
+        if self.reduction == "none":
+            return per_row.reshape(target.shape)
+        return float(per_row.sum()) * scale
+
+    def _backward_rows(self, saved: _RowsSaved, grad_loss: np.ndarray | None) -> np.ndarray:
+        """dLoss/dLogits for the general path: (softmax - target distribution) * weight."""
+        grad_rows = saved.probs  # (M, C), written in place: backward runs once per forward
+        num_rows, num_classes = grad_rows.shape
+        smoothing = self.label_smoothing
+        grad_rows[np.arange(num_rows), saved.labels] -= 1.0 - smoothing
+        if smoothing:
+            grad_rows -= smoothing / num_classes
+        weights = saved.weights if grad_loss is None else saved.weights * grad_loss.reshape(-1)
+        grad_rows *= weights[:, None]
+        return grad_rows.reshape(saved.shape)
+
+    def _check_grad_loss(self, grad_loss) -> None:
+        """``backward``'s argument: required for ``"none"``, refused otherwise."""
+        if self.reduction != "none":
+            if grad_loss is not None:
+                raise ValueError(
+                    f"CrossEntropyLoss.backward: reduction={self.reduction!r} gives a scalar "
+                    "loss, whose upstream gradient is 1; call backward() without an argument."
+                )
+            return
+        if grad_loss is None:
+            raise ValueError(
+                "CrossEntropyLoss.backward: reduction='none' gives one loss per target, so "
+                "backward needs their upstream gradient: backward(grad_loss), grad_loss of "
+                "the shape forward returned (e.g. np.ones_like(losses) / losses.size)."
+            )
+        saved = self._saved
+        expected = saved.shape[:-1] if isinstance(saved, _RowsSaved) else None
+        dtype = saved.probs.dtype if isinstance(saved, _RowsSaved) else None
+        if not isinstance(grad_loss, np.ndarray) or (
+            expected is not None and grad_loss.shape != expected
+        ):
+            received = grad_loss.shape if isinstance(grad_loss, np.ndarray) else type(grad_loss)
+            raise ValueError(
+                f"CrossEntropyLoss.backward: expected grad_loss as an array of the losses' "
+                f"shape {expected}, got {received}."
+            )
+        if dtype is not None and grad_loss.dtype != dtype:
+            raise ValueError(
+                f"CrossEntropyLoss.backward: expected grad_loss of dtype {dtype} (the logits'), "
+                f"got {grad_loss.dtype}. Cast with grad_loss.astype(np.{dtype})."
+            )
+
+    def backward(self, grad_loss: np.ndarray | None = None) -> np.ndarray:
+        """Returns dLoss/dLogits, shape and dtype of the logits: (N, C) or (N, T, C).
+
+        grad_loss: only for ``reduction="none"``, where it is required: dLoss/dLosses,
+            the shape of what forward returned.
+        """
+        self._check_grad_loss(grad_loss)
+        saved = self._take_saved()  # what forward kept
+        if isinstance(saved, _RowsSaved):
+            return self._backward_rows(saved, grad_loss)
+        probs, target, scale = saved  # the classic path: (N, C) logits
         # BEGIN SOLUTION CrossEntropyLoss.backward: dLoss/dlogits from what forward kept
         grad_logits = probs  # written into the softmax buffer: backward runs once per forward
         num_samples, num_classes = grad_logits.shape
@@ -264,7 +408,10 @@ class CrossEntropyLoss(Loss):
         # END PROMPT
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+        text = f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+        if self.ignore_index != -100:
+            text += f", ignore_index={self.ignore_index}"
+        return text
 
 
 # ---- mean squared error ------------------------------------------------------------------
