@@ -138,8 +138,10 @@ def test_cross_entropy_rejects_bad_input(logits, labels, message):
 
 
 def test_constructor_and_backward_misuse_are_clear():
-    with pytest.raises(ValueError, match="reduction must be one of"):
-        CrossEntropyLoss(reduction="none")
+    with pytest.raises(ValueError, match=r"reduction must be one of \('none', 'mean', 'sum'\)"):
+        CrossEntropyLoss(reduction="max")
+    with pytest.raises(ValueError, match=r"MSELoss: reduction must be one of \('mean', 'sum'\)"):
+        MSELoss(reduction="none")
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
         CrossEntropyLoss(label_smoothing=1.5)
     loss_fn = MSELoss()
@@ -163,6 +165,130 @@ def test_backward_does_not_touch_the_inputs():
     loss_fn.backward()
     np.testing.assert_array_equal(logits, copies[0])
     np.testing.assert_array_equal(target, copies[1])
+
+
+# ---- CrossEntropyLoss on sequences, reduction="none", ignore_index ---------------------------
+def torch_sequence_cross_entropy(logits, target, grad_loss=None, **kwargs):
+    """torch's value and gradient; torch takes the classes on axis 1, (N, C, T)."""
+    logits_t = torch.tensor(logits, requires_grad=True)
+    scores = logits_t.transpose(1, 2) if logits.ndim == 3 else logits_t
+    loss = F.cross_entropy(scores, torch.tensor(target), **kwargs)
+    loss.backward(None if grad_loss is None else torch.tensor(grad_loss))
+    return loss.detach().numpy(), logits_t.grad.numpy()
+
+
+@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sequence_cross_entropy_matches_torch(seed, dtype):
+    rng = np.random.default_rng(100 + seed)
+    reduction = ("none", "mean", "sum")[seed % 3]
+    batch, steps, classes = (int(n) for n in rng.integers(1, 6, size=3))
+    sequence = seed % 4 != 3  # a quarter of the cases: (N, C) with ignored targets or "none"
+    shape = (batch, steps) if sequence else (batch,)
+    logits = (rng.standard_normal((*shape, classes)) * 3).astype(dtype)
+    ignore_index = int(rng.choice([-100, 0, classes - 1]))
+    target = rng.integers(0, classes, size=shape)
+    target[rng.random(shape) < 0.3] = ignore_index
+    if reduction == "mean" and (target == ignore_index).all():  # the mean needs a target
+        target, ignore_index = rng.integers(0, classes, size=shape), -100
+    label_smoothing = 0.1 if seed % 2 else 0.0
+    kwargs = dict(reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing)
+
+    loss_fn = CrossEntropyLoss(**kwargs)
+    value = loss_fn(logits, target)
+    grad_loss = rng.standard_normal(shape).astype(dtype) if reduction == "none" else None
+    grad = loss_fn.backward(grad_loss)
+    expected_value, expected_grad = torch_sequence_cross_entropy(
+        logits, target, grad_loss, **kwargs
+    )
+    rtol, atol = TOLERANCES[dtype]
+    if reduction == "none":
+        assert value.shape == shape and value.dtype == dtype
+        assert (value[target == ignore_index] == 0).all()
+    else:
+        assert isinstance(value, float)
+    np.testing.assert_allclose(value, expected_value, rtol=rtol, atol=10 * atol)
+    assert grad.shape == logits.shape and grad.dtype == dtype
+    np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=atol)
+
+
+def test_sequence_cross_entropy_equals_the_flattened_one():
+    """(N, T, C) with (N, T) is the same loss as (N*T, C) with (N*T,)."""
+    rng = np.random.default_rng(0)
+    logits, target = rng.standard_normal((3, 4, 5)), rng.integers(0, 5, size=(3, 4))
+    loss_fn = CrossEntropyLoss()
+    value, grad = loss_fn(logits, target), loss_fn.backward()
+    flat_value, flat_grad = loss_fn(logits.reshape(-1, 5), target.reshape(-1)), loss_fn.backward()
+    np.testing.assert_allclose(value, flat_value, rtol=1e-14)
+    np.testing.assert_allclose(grad, flat_grad.reshape(3, 4, 5), rtol=1e-14)
+
+
+def test_ignored_targets_are_not_counted_by_the_mean():
+    logits = np.random.default_rng(1).standard_normal((2, 3, 4))
+    target = np.array([[1, 2, -100], [-100, -100, 0]])
+    mean = CrossEntropyLoss()(logits, target)
+    total = CrossEntropyLoss(reduction="sum")(logits, target)
+    np.testing.assert_allclose(mean, total / 3, rtol=1e-14)  # 3 targets count, not 6
+
+
+def test_every_target_ignored():
+    logits, target = np.zeros((2, 3, 4)), np.full((2, 3), -100)
+    with pytest.raises(ValueError, match=r"every target equals ignore_index=-100.*0/0.*sum"):
+        CrossEntropyLoss()(logits, target)
+    loss_fn = CrossEntropyLoss(reduction="sum")  # 0, as torch
+    assert loss_fn(logits, target) == 0.0
+    assert not loss_fn.backward().any()
+    loss_fn = CrossEntropyLoss(reduction="none")
+    assert not loss_fn(logits, target).any()
+    assert not loss_fn.backward(np.ones((2, 3))).any()
+
+
+@pytest.mark.parametrize(
+    ("logits", "labels", "message"),
+    [
+        (np.zeros((2, 4, 3)), np.zeros((2, 3), np.int64), r"\(N, T\) = \(2, 4\).*got \(2, 3\)"),
+        (np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64), r"classes on the last axis.*transpose"),
+        (np.zeros((2, 4, 3)), np.full((2, 4), 3), r"\[0, 3\).*3 to 3.*ignore_index=-100"),
+        (np.zeros((2, 4, 3)), np.zeros((2, 4)), r"integer array.*\(N, T\) = \(2, 4\).*float64"),
+        (np.zeros((2, 4, 3, 1)), np.zeros((2, 4, 3), np.int64), r"\(N, C\) or.*\(N, T, C\)"),
+    ],
+)
+def test_sequence_cross_entropy_rejects_bad_input(logits, labels, message):
+    with pytest.raises(ValueError, match=rf"^CrossEntropyLoss: .*{message}"):
+        CrossEntropyLoss()(logits, labels)
+
+
+def test_backward_argument_follows_the_reduction():
+    logits, target = np.zeros((2, 4, 3)), np.zeros((2, 4), np.int64)
+    loss_fn = CrossEntropyLoss(reduction="none")
+    loss_fn(logits, target)
+    with pytest.raises(ValueError, match=r"reduction='none'.*backward\(grad_loss\)"):
+        loss_fn.backward()
+    with pytest.raises(ValueError, match=r"grad_loss as an array of the losses' shape \(2, 4\)"):
+        loss_fn.backward(np.ones(8))
+    with pytest.raises(ValueError, match=r"grad_loss of dtype float64.*got float32"):
+        loss_fn.backward(np.ones((2, 4), np.float32))
+    assert loss_fn.backward(np.ones((2, 4))).shape == (2, 4, 3)  # still there after the errors
+    loss_fn = CrossEntropyLoss()
+    loss_fn(logits, target)
+    with pytest.raises(ValueError, match=r"scalar loss.*without an argument"):
+        loss_fn.backward(np.ones((2, 4)))
+
+
+def test_float32_sequence_loss_never_computes_in_float64():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3, 4, 5)).astype(np.float32).view(DtypeRecorder)
+    target = rng.integers(0, 5, size=(3, 4))
+    target[0, 0] = -100
+    DtypeRecorder.seen = set()
+    for reduction in ("mean", "sum"):
+        loss_fn = CrossEntropyLoss(reduction=reduction, label_smoothing=0.1)
+        loss_fn(logits, target)
+        loss_fn.backward()
+    loss_fn = CrossEntropyLoss(reduction="none")
+    loss_fn(logits, target)
+    loss_fn.backward(np.ones((3, 4), np.float32))
+    assert np.dtype(np.float64) not in DtypeRecorder.seen
 
 
 # ---- MSELoss and BCEWithLogitsLoss --------------------------------------------------------------

@@ -24,8 +24,6 @@ The values and gradients match ``torch.nn.functional.cross_entropy``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from dlcc.numpy_nn.module import BackwardBeforeForwardError
@@ -163,17 +161,18 @@ class Loss:
 
 
 # ---- cross-entropy -----------------------------------------------------------------------
-@dataclass
 class _RowsSaved:
     """What the general path of `CrossEntropyLoss.forward` keeps for backward.
 
-    The logits were seen as M = N (or N * T) rows of C scores.
+    The logits were seen as M = N (or N * T) rows of C scores, of which the rows whose
+    target is not ignored went through the (N, C) path, in ``inner``.
     """
 
-    probs: np.ndarray  # (M, C) softmax of each row; backward turns it into the gradient
-    labels: np.ndarray  # (M,) each row's class; 0 stands in for an ignored target
-    weights: np.ndarray  # (M,) 0 for ignored rows, else 1/count ("mean") or 1
-    shape: tuple[int, ...]  # the logits' shape, (N, C) or (N, T, C)
+    def __init__(self, inner, keep: np.ndarray, shape: tuple[int, ...], dtype: np.dtype):
+        self.inner = inner  # the (N, C) loss of the rows that count; None if none do
+        self.keep = keep  # (M,) bool: the row's target is not ignore_index
+        self.shape = shape  # the logits' shape, (N, C) or (N, T, C)
+        self.dtype = dtype
 
 
 class CrossEntropyLoss(Loss):
@@ -303,11 +302,13 @@ class CrossEntropyLoss(Loss):
     def _forward_rows(self, logits: np.ndarray, target: np.ndarray, ignored: np.ndarray):
         """The general path: sequences, ignored targets, ``reduction="none"``.
 
-        The logits are seen as M rows of C scores, M = N or N * T; an ignored row gets
-        weight 0, so it adds nothing to the loss and its gradient row is 0.
+        The logits are seen as M rows of C scores (M = N or N * T). The rows whose target
+        counts go through the (N, C) path above, so ``"mean"`` averages over them only; the
+        ignored rows add nothing, and their gradient is 0.
         """
         num_classes = logits.shape[-1]
-        rows = logits.reshape(-1, num_classes)  # (M, C), a view
+        rows = logits.reshape(-1, num_classes)  # (M, C)
+        labels = target.reshape(-1)  # (M,)
         keep = ~ignored.reshape(-1)  # (M,)
         count = int(keep.sum())
         if self.reduction == "mean" and count == 0:
@@ -316,63 +317,65 @@ class CrossEntropyLoss(Loss):
                 "the mean over the targets that count is 0/0 (torch returns nan). Check the "
                 "padding of this batch, or use reduction='sum' (0 here)."
             )
-        labels = np.where(keep, target.reshape(-1), 0)  # (M,), class 0 stands in if ignored
-        log_probs = log_softmax(rows, axis=1)  # (M, C)
-        per_row = -log_probs[np.arange(len(labels)), labels]  # (M,)
-        if self.label_smoothing:
-            smoothing = self.label_smoothing
-            per_row *= 1.0 - smoothing
-            per_row -= (smoothing / num_classes) * log_probs.sum(axis=1)
-        per_row *= keep
-        scale = 1.0 / count if self.reduction == "mean" else 1.0
-        weights = keep.astype(logits.dtype)
-        if scale != 1.0:
-            weights *= scale
-        probs = np.exp(log_probs, out=log_probs)  # the softmax, in the same buffer
-        self._saved = _RowsSaved(probs, labels, weights, logits.shape)
-        if self.reduction == "none":
-            return per_row.reshape(target.shape)
-        return float(per_row.sum()) * scale
+        inner, value = None, 0.0
+        if count:
+            # For "none" a sum: its gradient is each row's own, which backward then scales.
+            reduction = "sum" if self.reduction == "none" else self.reduction
+            inner = CrossEntropyLoss(reduction, self.label_smoothing)
+            value = inner.forward(rows[keep], labels[keep])
+        self._saved = _RowsSaved(inner, keep, logits.shape, logits.dtype)
+        if self.reduction != "none":
+            return value
+        losses = np.zeros(len(rows), dtype=logits.dtype)  # 0 where the target is ignored
+        if count:
+            log_probs = log_softmax(rows[keep], axis=1)  # (count, C)
+            per_row = -log_probs[np.arange(count), labels[keep]]
+            if self.label_smoothing:
+                per_row *= 1.0 - self.label_smoothing
+                per_row -= (self.label_smoothing / num_classes) * log_probs.sum(axis=1)
+            losses[keep] = per_row
+        return losses.reshape(target.shape)
 
-    def _backward_rows(self, saved: _RowsSaved, grad_loss: np.ndarray | None) -> np.ndarray:
-        """dLoss/dLogits for the general path: (softmax - target distribution) * weight."""
-        grad_rows = saved.probs  # (M, C), written in place: backward runs once per forward
-        num_rows, num_classes = grad_rows.shape
-        smoothing = self.label_smoothing
-        grad_rows[np.arange(num_rows), saved.labels] -= 1.0 - smoothing
-        if smoothing:
-            grad_rows -= smoothing / num_classes
-        weights = saved.weights if grad_loss is None else saved.weights * grad_loss.reshape(-1)
-        grad_rows *= weights[:, None]
+    def _backward_rows(self, grad_loss: np.ndarray | None) -> np.ndarray:
+        """dLoss/dLogits for the general path: the (N, C) gradient of the rows that count,
+        scaled by their upstream gradient for ``"none"``; 0 for the ignored rows."""
+        saved = self._saved
+        if self.reduction == "none":
+            self._check_grad_loss(grad_loss, saved.shape[:-1], saved.dtype)
+        elif grad_loss is not None:
+            raise self._scalar_loss_error()
+        self._take_saved()
+        grad_rows = np.zeros((len(saved.keep), saved.shape[-1]), dtype=saved.dtype)  # (M, C)
+        if saved.inner is not None:
+            grad_kept = saved.inner.backward()  # (count, C)
+            if grad_loss is not None:
+                grad_kept *= grad_loss.reshape(-1)[saved.keep][:, None]
+            grad_rows[saved.keep] = grad_kept
         return grad_rows.reshape(saved.shape)
 
-    def _check_grad_loss(self, grad_loss) -> None:
-        """``backward``'s argument: required for ``"none"``, refused otherwise."""
-        if self.reduction != "none":
-            if grad_loss is not None:
-                raise ValueError(
-                    f"CrossEntropyLoss.backward: reduction={self.reduction!r} gives a scalar "
-                    "loss, whose upstream gradient is 1; call backward() without an argument."
-                )
-            return
+    @staticmethod
+    def _scalar_loss_error() -> ValueError:
+        return ValueError(
+            "CrossEntropyLoss.backward: reduction 'mean' or 'sum' gives a scalar loss, whose "
+            "upstream gradient is 1; call backward() without an argument."
+        )
+
+    @staticmethod
+    def _check_grad_loss(grad_loss, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """``backward``'s argument for ``"none"``: dLoss/dLosses, the losses' shape and dtype."""
         if grad_loss is None:
             raise ValueError(
                 "CrossEntropyLoss.backward: reduction='none' gives one loss per target, so "
                 "backward needs their upstream gradient: backward(grad_loss), grad_loss of "
-                "the shape forward returned (e.g. np.ones_like(losses) / losses.size)."
+                f"the shape forward returned, {shape} (e.g. np.ones_like(losses) / losses.size)."
             )
-        saved = self._saved
-        expected = saved.shape[:-1] if isinstance(saved, _RowsSaved) else None
-        dtype = saved.probs.dtype if isinstance(saved, _RowsSaved) else None
-        if not isinstance(grad_loss, np.ndarray) or (
-            expected is not None and grad_loss.shape != expected
-        ):
+        if not isinstance(grad_loss, np.ndarray) or grad_loss.shape != shape:
             received = grad_loss.shape if isinstance(grad_loss, np.ndarray) else type(grad_loss)
             raise ValueError(
                 f"CrossEntropyLoss.backward: expected grad_loss as an array of the losses' "
-                f"shape {expected}, got {received}."
+                f"shape {shape}, got {received}."
             )
-        if dtype is not None and grad_loss.dtype != dtype:
+        if grad_loss.dtype != dtype:
             raise ValueError(
                 f"CrossEntropyLoss.backward: expected grad_loss of dtype {dtype} (the logits'), "
                 f"got {grad_loss.dtype}. Cast with grad_loss.astype(np.{dtype})."
@@ -384,11 +387,11 @@ class CrossEntropyLoss(Loss):
         grad_loss: only for ``reduction="none"``, where it is required: dLoss/dLosses,
             the shape of what forward returned.
         """
-        self._check_grad_loss(grad_loss)
-        saved = self._take_saved()  # what forward kept
-        if isinstance(saved, _RowsSaved):
-            return self._backward_rows(saved, grad_loss)
-        probs, target, scale = saved  # the classic path: (N, C) logits
+        if isinstance(self._saved, _RowsSaved):  # forward took the general path
+            return self._backward_rows(grad_loss)
+        if grad_loss is not None and self.reduction != "none":
+            raise self._scalar_loss_error()
+        probs, target, scale = self._take_saved()  # what forward kept: (N, C) logits
         # BEGIN SOLUTION CrossEntropyLoss.backward: dLoss/dlogits from what forward kept
         grad_logits = probs  # written into the softmax buffer: backward runs once per forward
         num_samples, num_classes = grad_logits.shape
