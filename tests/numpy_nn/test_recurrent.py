@@ -204,10 +204,10 @@ def test_gru_uses_torchs_reset_gate_on_the_hidden_bias():
     with torch.no_grad():
         theirs.bias_hh_l0[2 * config["hidden"] :] += 3.0  # make b_hn matter
     ours.load_state_dict(theirs.state_dict())
-    result_x = np.random.default_rng(0).standard_normal((3, 2, config["input"]))
+    x = np.random.default_rng(0).standard_normal((3, 2, config["input"]))
     h0 = np.random.default_rng(1).standard_normal((1, 2, config["hidden"]))
-    output, _ = ours.forward(result_x, h0)
-    expected = theirs(torch.tensor(result_x), torch.tensor(h0))[0].detach().numpy()
+    output, _ = ours.forward(x, h0)
+    expected = theirs(torch.tensor(x), torch.tensor(h0))[0].detach().numpy()
     np.testing.assert_allclose(output, expected, **TOL)
 
 
@@ -398,22 +398,18 @@ def test_bad_input_is_refused_clearly(name):
 
     good = np.zeros((2, 2, 4), np.float32)
     wrong = np.zeros((2, 3, 4), np.float32)  # a state from a batch of 3
-    shape = (
-        r"expected state h0 of shape \(num_layers, N, hidden_size\) = \(2, 2, 4\), got \(2, 3, 4\)"
-    )
+    shape = r"state {} of shape \(num_layers, N, hidden_size\) = \(2, 2, 4\), got \(2, 3, 4\)"
     if name == "LSTM":
         with pytest.raises(ValueError, match=r"state as a tuple \(h, c\).*got ndarray"):
             rnn.forward(x, good)
-        with pytest.raises(ValueError, match=shape):
+        with pytest.raises(ValueError, match=shape.format("h0")):
             rnn.forward(x, (wrong, good))
-        with pytest.raises(
-            ValueError, match=shape.replace("h0", "c0").replace("(2, 3, 4)", r"\(2, 3, 4\)")
-        ):
+        with pytest.raises(ValueError, match=shape.format("c0")):
             rnn.forward(x, (good, wrong))
     else:
         with pytest.raises(ValueError, match=r"state as one array.*got a tuple of 2.*Only an LSTM"):
             rnn.forward(x, (good, good))
-        with pytest.raises(ValueError, match=shape):
+        with pytest.raises(ValueError, match=shape.format("h0")):
             rnn.forward(x, wrong)
         with pytest.raises(ValueError, match=r"state h0 of dtype float32, got float64"):
             rnn.forward(x, good.astype(F64))

@@ -87,7 +87,8 @@ class _Recurrent(Module):
                     f"{type(self).__name__}: {name} must be a positive integer, got {value!r}."
                 )
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), batch_first
+        self.num_layers, self.bias = int(num_layers), bool(bias)
+        self.batch_first = bool(batch_first)
         self.dtype = check_dtype(dtype)
         # torch.nn.RNNBase.reset_parameters: every weight and bias U(-1/sqrt(H), 1/sqrt(H)).
         bound = 1.0 / math.sqrt(hidden_size)
