@@ -1,6 +1,8 @@
-"""Run the graded tests in a contained subprocess: limits, namespaces, and a clean kill.
+"""Run the learner's code in a contained subprocess: limits, namespaces, and a clean kill.
 
-What a grading subprocess gets, in every case:
+The sandboxed process is the learner's (`dlcc.course.learner` starts it from the spec that
+`dlcc.course.supervise` writes); the tests' own process gets the limits and clean environment
+below but no namespaces. What a sandboxed process gets, in every case:
 
 - its own session and process group, which the grader kills as a whole (SIGKILL) on a time-out;
 - a limit on processes and one on memory for its whole tree, where the machine allows a cgroup
@@ -33,10 +35,10 @@ Where the machine allows it (checked once per process by actually trying it), mo
 
 `Isolation.limits` says which process, memory and disk limits were set, and the report shows
 it. Not protected at any level: reading files the grader's user can read outside the hidden
-folders (the copied tests included: hidden tests are copied only with ``--hidden``), CPU use up
-to the time limits, and the results themselves against code that reads the reporting plugin's
-memory: the plugin runs in the same process as the graded code (see
-`dlcc.course.pytest_plugin` for what its authenticated channel does and does not stop).
+folders (at ``network`` and ``none``: everything, the reference and the tests included), and
+CPU use up to the time limits. The report and the expected values are out of reach at every
+level: they live in the tests' process, which the learner's code reaches only through
+`dlcc.course.remote`'s requests.
 
 Set ``DLCC_GRADE_SANDBOX`` to ``network`` or ``none`` to use less than the machine offers.
 """
