@@ -36,9 +36,10 @@ Where the machine allows it (checked once per process by actually trying it), mo
 `Isolation.limits` says which process, memory and disk limits were set, and the report shows
 it. Not protected at any level: reading files the grader's user can read outside the hidden
 folders (at ``network`` and ``none``: everything, the reference and the tests included), and
-CPU use up to the time limits. The report and the expected values are out of reach at every
-level: they live in the tests' process, which the learner's code reaches only through
-`dlcc.course.remote`'s requests.
+CPU use up to the time limits. The report and the expected values live in the tests' process,
+which the learner's code reaches only through `dlcc.course.remote`'s requests; that process is
+non-dumpable, so no process of the same user can ptrace it or read its memory, except at
+``none`` when the grader runs as root (root may ptrace anything outside a user namespace).
 
 Set ``DLCC_GRADE_SANDBOX`` to ``network`` or ``none`` to use less than the machine offers.
 """
