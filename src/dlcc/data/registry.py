@@ -309,8 +309,7 @@ TINYSHAKESPEARE = DatasetSpec(
 )
 
 DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in (DIGITS, MNIST, FASHION_MNIST, CIFAR10, MNIST_CSV, TINYSHAKESPEARE)
+    spec.name: spec for spec in (DIGITS, MNIST, FASHION_MNIST, CIFAR10, MNIST_CSV, TINYSHAKESPEARE)
 }
 
 

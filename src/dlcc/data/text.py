@@ -150,6 +150,5 @@ def load_corpus(name: str, data_dir: str | os.PathLike[str] | None = None) -> Te
         return load_text(name, data_dir)
     known = [*GENERATED, *(key for key, spec in DATASETS.items() if spec.file_format == "text")]
     raise DataError(
-        f"unknown text dataset {name!r} for a character model: expected one of "
-        f"{', '.join(known)}"
+        f"unknown text dataset {name!r} for a character model: expected one of {', '.join(known)}"
     )

@@ -346,9 +346,7 @@ def load_tbptt_checkpoint(path: Path, model: Module, optimizer=None, scheduler=N
             optimizer.load_state_dict(_unprefixed("optimizer.", arrays))
         if scheduler is not None:
             scheduler.load_state_dict(_unprefixed("scheduler.", arrays))
-        module_state.default_rng().bit_generator.state = json.loads(
-            str(arrays["meta.library_rng"])
-        )
+        module_state.default_rng().bit_generator.state = json.loads(str(arrays["meta.library_rng"]))
         return dict(
             step=int(arrays["meta.step"]),
             state=(arrays["meta.state_h"], arrays["meta.state_c"]),
