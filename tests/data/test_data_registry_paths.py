@@ -17,8 +17,15 @@ HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 HEX_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
-def test_registry_holds_the_five_datasets_with_the_embedded_default_first():
-    assert dataset_names() == ["digits", "mnist", "fashion-mnist", "cifar10", "mnist-csv"]
+def test_registry_holds_the_six_datasets_with_the_embedded_default_first():
+    assert dataset_names() == [
+        "digits",
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "mnist-csv",
+        "tinyshakespeare",
+    ]
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
@@ -53,10 +60,22 @@ def test_unknown_dataset_names_the_known_ones():
         get_spec("imagenet")
 
 
-def test_every_spec_declares_its_image_shape_and_ten_classes():
+def test_every_image_spec_declares_its_image_shape_and_ten_classes():
     for spec in DATASETS.values():
+        if spec.file_format == "text":
+            assert spec.image_shape == () and spec.classes == ()
+            continue
         assert len(spec.image_shape) == 3
         assert len(spec.classes) == 10
+
+
+def test_the_text_corpus_records_its_sha256_and_the_char_rnn_url():
+    spec = get_spec("tinyshakespeare")
+    (text_file,) = spec.files
+    assert text_file.filename == "input.txt" and HEX_SHA256.match(text_file.sha256)
+    assert not text_file.checksum_of_content  # the bytes as published
+    assert text_file.urls[0].endswith("karpathy/char-rnn/master/data/tinyshakespeare/input.txt")
+    assert spec.downloadable
 
 
 # ---------------------------------------------------------------- data directory precedence

@@ -29,6 +29,7 @@ from dlcc.data.paths import find_dataset_folder, locate_file, resolve_data_dir
 from dlcc.data.registry import DatasetSpec, get_spec
 from dlcc.data.splits import channel_mean_std, normalize_images, split_holdout
 from dlcc.data.status import damaged_file_remedy, missing_dataset_error
+from dlcc.errors import DataError
 
 # digits has no official test split: hold out 20% with a fixed seed, independent of `seed`,
 # so that every run, whatever its seed, is evaluated on the same 360 images.
@@ -157,6 +158,11 @@ def _load_csv_raw(spec: DatasetSpec, folder: Path) -> _RawSplits:
 
 
 def _load_raw(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> _RawSplits:
+    if spec.file_format == "text":
+        raise DataError(
+            f"dataset {spec.name} is a text corpus, not images: read it with "
+            "dlcc.data.text.load_text, or train on it with `dlcc numpy train --model char_lstm`"
+        )
     if spec.file_format == "embedded":
         return _load_digits_raw(spec)
     folder = _dataset_folder(spec, data_dir)

@@ -65,9 +65,10 @@ class DatasetSpec:
     Attributes:
         name: registry name, as typed on the command line (``mnist``).
         description: one line for ``dlcc data list``.
-        file_format: ``embedded`` | ``idx`` | ``cifar-pickle`` | ``csv``; picks the loader.
-        image_shape: (C, H, W) of one image.
-        classes: class names, index = label.
+        file_format: ``embedded`` | ``idx`` | ``cifar-pickle`` | ``csv`` | ``text``; picks
+            the loader (``text``: one UTF-8 corpus, read by `dlcc.data.text.load_text`).
+        image_shape: (C, H, W) of one image; () for a text corpus.
+        classes: class names, index = label; () for a text corpus.
         folders: candidate sub-folders of the data directory holding the files, in order of
             preference; the first is where ``fetch`` writes.
         files: the files the loader reads (for CIFAR-10, the extracted ones).
@@ -82,8 +83,8 @@ class DatasetSpec:
     name: str
     description: str
     file_format: str
-    image_shape: tuple[int, int, int]
-    classes: tuple[str, ...]
+    image_shape: tuple[int, ...] = ()
+    classes: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
     files: tuple[DatasetFile, ...] = ()
     archive: DatasetFile | None = None
@@ -285,8 +286,30 @@ DIGITS = DatasetSpec(
     homepage="https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html",
 )
 
+# Tiny Shakespeare (Karpathy's char-rnn corpus): one text file, checksummed by its bytes.
+# The sha256 is that of the shared dataset folder's copy (1,115,394 characters, 65 distinct),
+# which is the char-rnn repository's data/tinyshakespeare/input.txt.
+TINYSHAKESPEARE_URL = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+)
+TINYSHAKESPEARE = DatasetSpec(
+    name="tinyshakespeare",
+    description="Tiny Shakespeare, 1,115,394 characters of plays (character-level text)",
+    file_format="text",
+    folders=("tinyshakespeare",),
+    files=(
+        DatasetFile(
+            "input.txt",
+            sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            urls=(TINYSHAKESPEARE_URL,),
+        ),
+    ),
+    default_val_size=0.1,  # the last 10% of the text (dlcc.data.text), never shuffled
+    homepage="https://github.com/karpathy/char-rnn",
+)
+
 DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec for spec in (DIGITS, MNIST, FASHION_MNIST, CIFAR10, MNIST_CSV)
+    spec.name: spec for spec in (DIGITS, MNIST, FASHION_MNIST, CIFAR10, MNIST_CSV, TINYSHAKESPEARE)
 }
 
 

@@ -8,6 +8,7 @@ What can be checked differs by dataset, and the report says which check was made
   and the report says it is not the official file rather than calling it verified.
 - mnist-csv: no published checksums exist; structure only.
 - digits: part of the installed scikit-learn; structure only.
+- tinyshakespeare: sha256 of the text file's bytes, against the registry.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ def verify_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) ->
         _verify_cifar(spec, folder, report)
     elif spec.file_format == "csv":
         _verify_csv(spec, folder, report)
+    elif spec.file_format == "text":
+        _verify_text(spec, folder, report)
     return report
 
 
@@ -163,6 +166,34 @@ def _verify_idx(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:
                 "the checksums cover the decompressed IDX content, so any gzip wrapper of the "
                 "same data (a mirror's, or a re-compressed copy) verifies"
             )
+
+
+def _verify_text(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:
+    remedy = damaged_file_remedy(spec)
+    for dataset_file in spec.files:
+        path = locate_file(folder, dataset_file)
+        if path is None:
+            report.files.append(FileCheck(dataset_file.filename, MISSING, f"not in {folder}/"))
+            continue
+        try:
+            problem = checksum_problem(path, dataset_file, remedy=remedy)
+        except DataError as error:
+            report.files.append(FileCheck(dataset_file.filename, UNREADABLE, str(error), path))
+            continue
+        if problem:
+            report.files.append(FileCheck(dataset_file.filename, MISMATCH, problem, path))
+            continue
+        size = path.stat().st_size
+        report.files.append(
+            FileCheck(
+                dataset_file.filename,
+                VERIFIED,
+                f"sha256 of its bytes matches the registry ({size:,} bytes)",
+                path,
+            )
+        )
+    if report.ok:
+        report.summary = "one text file; the last 10% of it is the validation text"
 
 
 def _verify_cifar(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:

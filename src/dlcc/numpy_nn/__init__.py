@@ -31,10 +31,11 @@ from dlcc.numpy_nn.losses import (
 )
 from dlcc.numpy_nn.module import BackwardBeforeForwardError, Module, manual_seed
 from dlcc.numpy_nn.normalization import BatchNorm1d, BatchNorm2d
-from dlcc.numpy_nn.optim import SGD, Adam, AdamW, RMSprop
+from dlcc.numpy_nn.optim import SGD, Adam, AdamW, RMSprop, clip_grad_norm
 from dlcc.numpy_nn.pooling import AvgPool2d, MaxPool2d
 from dlcc.numpy_nn.recurrent import GRU, LSTM, RNN
 from dlcc.numpy_nn.schedules import CosineWithWarmup, OneCycleLR, StepLR
+from dlcc.numpy_nn.sequence import CharLSTM, fit_tbptt
 from dlcc.numpy_nn.train import evaluate, fit
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "BackwardBeforeForwardError",
     "BatchNorm1d",
     "BatchNorm2d",
+    "CharLSTM",
     "Conv2d",
     "CosineWithWarmup",
     "CrossEntropyLoss",
@@ -68,8 +70,10 @@ __all__ = [
     "Sigmoid",
     "StepLR",
     "Tanh",
+    "clip_grad_norm",
     "evaluate",
     "fit",
+    "fit_tbptt",
     "gradcheck",
     "log_softmax",
     "manual_seed",

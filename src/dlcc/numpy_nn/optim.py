@@ -445,3 +445,25 @@ class RMSprop(Optimizer):
         else:
             work2 *= -lr
         param += work2
+
+
+def clip_grad_norm(parameters, max_norm: float) -> float:
+    """Scale every gradient in place so that their global L2 norm is at most `max_norm`.
+
+    torch.nn.utils.clip_grad_norm_'s rule: the total norm is the L2 norm of all the
+    gradients as one vector; when it exceeds `max_norm`, each gradient is multiplied by
+    ``max_norm / (total_norm + 1e-6)``. `parameters` is ``model.parameters()``, the
+    (param, grad) pairs. Returns the total norm before clipping, as a Python float (inf
+    or nan when a gradient is not finite; the gradients are then left as they are).
+    """
+    if not max_norm > 0:
+        raise ValueError(f"clip_grad_norm: max_norm must be > 0, got {max_norm}.")
+    grads = [grad for _, grad in parameters]
+    total = math.sqrt(sum(float(np.vdot(grad, grad)) for grad in grads))
+    if not math.isfinite(total):
+        return total
+    coefficient = max_norm / (total + 1e-6)
+    if coefficient < 1.0:
+        for grad in grads:
+            grad *= coefficient  # a Python float: float32 grads stay float32
+    return total

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dlcc.errors import DlccError
 from dlcc.numpy_trainer.run import train_numpy_run
 from dlcc.numpy_trainer.settings import MONITORS, TUNABLE, resolve_settings
 
@@ -28,12 +29,32 @@ def register(commands) -> None:
     add_train_arguments(train)
     add_data_dir_argument(train)
     train.set_defaults(handler=train_command)
+    sample = numpy_commands.add_parser(
+        "sample",
+        help="sample text from a `dlcc numpy train --model char_lstm` run",
+        description="Print --n characters drawn from a character model's checkpoint.",
+    )
+    sample.add_argument("run_dir", help="the --out directory of a char_lstm run")
+    sample.add_argument("--n", type=int, default=300, help="characters to draw (default 300)")
+    sample.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="below 1: more conservative, above 1: more random (default 0.8)",
+    )
+    sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
+    sample.add_argument("--seed", type=int, default=0, help="the same seed, the same text")
+    sample.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    sample.set_defaults(handler=sample_command)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=["mlp", "cnn"], required=True)
+    parser.add_argument("--model", choices=["mlp", "cnn", "char_lstm"], required=True)
     parser.add_argument(
-        "--dataset", default="digits", help="digits (default, embedded), mnist, ..."
+        "--dataset",
+        default=None,
+        help="digits (default for mlp/cnn, embedded), mnist, ...; for char_lstm "
+        "tinyshakespeare (default) or copy (generated, trains in seconds)",
     )
     parser.add_argument(
         "--out", default=None, help="run directory (default runs/numpy-MODEL-DATASET)"
@@ -72,13 +93,29 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "to continue",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    char = parser.add_argument_group("char_lstm (truncated BPTT over carried state)")
+    char.add_argument("--seq-len", type=int, help="time steps per chunk (default 64)")
+    char.add_argument("--embedding", type=int, help="embedding width (default 64)")
+    char.add_argument("--layers", type=int, help="LSTM layers (default 1)")
+    char.add_argument("--clip", type=float, help="global gradient-norm clip (default 5; 0: off)")
+    char.add_argument(
+        "--steps-per-epoch", type=int, help="steps between validations (default one pass)"
+    )
+    char.add_argument(
+        "--time-budget",
+        type=float,
+        help="seconds of training + validation, then stop (tinyshakespeare default 900)",
+    )
 
 
 def train_command(args: argparse.Namespace) -> int:
     """Run `dlcc numpy train`; returns the exit status."""
+    if args.model == "char_lstm":
+        return _char_train_command(args)
+    dataset = args.dataset or "digits"
     overrides = {key: getattr(args, key, None) for key in TUNABLE}
-    settings = resolve_settings(args.model, args.dataset, overrides)
-    out = Path(args.out or f"runs/numpy-{args.model}-{args.dataset}")
+    settings = resolve_settings(args.model, dataset, overrides)
+    out = Path(args.out or f"runs/numpy-{args.model}-{dataset}")
     train_numpy_run(
         settings,
         out,
@@ -86,5 +123,40 @@ def train_command(args: argparse.Namespace) -> int:
         overfit_batch=args.overfit_batch,
         resume=args.resume,
         progress=not args.no_progress,
+    )
+    return 0
+
+
+def _char_train_command(args: argparse.Namespace) -> int:
+    from dlcc.numpy_trainer.charlm import IMAGE_ONLY, resolve_char_settings, train_char_run
+    from dlcc.numpy_trainer.charlm import TUNABLE as CHAR_TUNABLE
+
+    if args.overfit_batch:
+        raise DlccError("--overfit-batch is not a setting of --model char_lstm")
+    if args.monitor not in (None, "val_loss") or args.mode not in (None, "min"):
+        raise DlccError("--model char_lstm keeps the lowest val_loss (--monitor val_loss)")
+    dataset = args.dataset or "tinyshakespeare"
+    overrides = {key: getattr(args, key, None) for key in (*CHAR_TUNABLE, *IMAGE_ONLY)}
+    settings = resolve_char_settings(dataset, overrides)
+    out = Path(args.out or f"runs/numpy-char_lstm-{dataset}")
+    train_char_run(
+        settings, out, data_dir=args.data_dir, resume=args.resume, progress=not args.no_progress
+    )
+    return 0
+
+
+def sample_command(args: argparse.Namespace) -> int:
+    """Run `dlcc numpy sample`: print the text."""
+    from dlcc.numpy_trainer.charlm import sample_run
+
+    print(
+        sample_run(
+            args.run_dir,
+            n=args.n,
+            temperature=args.temperature,
+            prime=args.prime.replace("\\n", "\n"),
+            seed=args.seed,
+            checkpoint=args.checkpoint,
+        )
     )
     return 0

@@ -203,6 +203,10 @@ def evaluate_numpy_run(
         raise DlccError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}")
     if split not in SPLITS:
         raise DlccError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if saved.task == "language_model":
+        from dlcc.numpy_trainer.charlm import evaluate_char_run
+
+        return evaluate_char_run(saved, checkpoint=checkpoint, split=split, data_dir=data_dir)
     path = run.checkpoint(checkpoint)
     if not path.is_file():
         raise DlccError(
