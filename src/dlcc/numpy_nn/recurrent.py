@@ -451,8 +451,8 @@ class LSTM(_Recurrent):
         by_gate = _by_gate(acts)  # (T, 4, N, H) view: i, f, g, o = by_gate[t]
         for t in range(num_steps):
             act = acts[t]  # (N, 4H), filled in place: pre-activation, then activation
-            np.matmul(hs[t], weight_hh.T, out=act)
-            act += projected[t]
+            # (np.matmul with out= is slower here than a fresh result: it skips BLAS.)
+            np.add(hs[t] @ weight_hh.T, projected[t], out=act)
             act *= scale
             np.tanh(act, out=act)
             act *= scale
