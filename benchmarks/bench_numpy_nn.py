@@ -1,9 +1,12 @@
 """Speed of the NumPy library against PyTorch CPU eager, on the same work, in one run.
 
-Two training steps (forward, backward, SGD-with-momentum update, float32):
-- CNN: batch 64 of 1x28x28 -> conv 1->32 3x3 pad 1 -> ReLU -> maxpool 2 -> conv 32->64
-  3x3 pad 1 -> ReLU -> maxpool 2 -> linear 3136->128 -> ReLU -> linear 128->10 -> CE.
-- MLP: 784-256-128-10, batch 128.
+Three training steps (forward, backward, optimizer update, float32):
+- CNN: batch 64 of 1x28x28 -> conv 1->32 3x3 pad 1 -> maxpool 2 -> ReLU -> conv 32->64
+  3x3 pad 1 -> maxpool 2 -> ReLU -> linear 3136->128 -> ReLU -> linear 128->10 -> CE;
+  SGD with momentum.
+- MLP: 784-256-128-10, batch 128; SGD with momentum.
+- LSTM: batch 32 of sequences of 64 steps of 64 features -> LSTM 64->256 -> linear
+  256->10 at every step -> CE over all steps; backpropagation through time; Adam.
 
 Both libraries use 2 threads. Repeats are interleaved (NumPy, torch, NumPy, torch, ...)
 so that machine noise hits both alike; we report medians and the ratio
@@ -35,17 +38,19 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import dlcc.numpy_nn as nn  # noqa: E402
 from dlcc.numpy_nn.losses import CrossEntropyLoss  # noqa: E402
-from dlcc.numpy_nn.optim import SGD  # noqa: E402
+from dlcc.numpy_nn.optim import SGD, Adam  # noqa: E402
 
 
 def cnn_layers(lib):
+    # Pool, then ReLU: the same function as ReLU then pool (max and max(., 0) commute), on
+    # a quarter of the pixels. dlcc.numpy_nn.models.cnn builds it in this order too.
     return [
         lib.Conv2d(1, 32, 3, padding=1),
-        lib.ReLU(),
         lib.MaxPool2d(2),
+        lib.ReLU(),
         lib.Conv2d(32, 64, 3, padding=1),
-        lib.ReLU(),
         lib.MaxPool2d(2),
+        lib.ReLU(),
         lib.Flatten(),
         lib.Linear(3136, 128),
         lib.ReLU(),
@@ -73,6 +78,17 @@ CNN_LAYER_FLOPS = [
 MLP_LAYER_FLOPS = [2 * 128 * n for n in (784 * 256, 256 * 128, 128 * 10)]
 CNN_STEP_FLOPS = 3 * sum(CNN_LAYER_FLOPS) - CNN_LAYER_FLOPS[0]
 MLP_STEP_FLOPS = 3 * sum(MLP_LAYER_FLOPS) - MLP_LAYER_FLOPS[0]
+LSTM_SEQ_LEN, LSTM_BATCH, LSTM_INPUT, LSTM_HIDDEN, LSTM_CLASSES = 64, 32, 64, 256, 10
+# Input projection, recurrent projection, head; the input projection has no grad of input.
+LSTM_LAYER_FLOPS = [
+    2 * LSTM_SEQ_LEN * LSTM_BATCH * n
+    for n in (
+        LSTM_INPUT * 4 * LSTM_HIDDEN,
+        LSTM_HIDDEN * 4 * LSTM_HIDDEN,
+        LSTM_HIDDEN * LSTM_CLASSES,
+    )
+]
+LSTM_STEP_FLOPS = 3 * sum(LSTM_LAYER_FLOPS) - LSTM_LAYER_FLOPS[0]
 
 
 def make_steps(layers, batch):
@@ -110,6 +126,55 @@ def make_steps(layers, batch):
     # Same weights and data: the first losses must agree, or the comparison is void.
     first_np, first_torch = numpy_step(), torch_step()
     assert abs(first_np - first_torch) < 1e-4 * max(1.0, abs(first_torch)), (first_np, first_torch)
+    return numpy_step, torch_step
+
+
+def make_lstm_steps(batch=LSTM_BATCH):
+    """An LSTM + per-step linear head training step (Adam) in both libraries, same weights."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((LSTM_SEQ_LEN, batch, LSTM_INPUT)).astype(np.float32)  # (T, N, F)
+    y = rng.integers(0, LSTM_CLASSES, LSTM_SEQ_LEN * batch)  # a class per step and sequence
+
+    torch.manual_seed(0)
+    torch_lstm = torch.nn.LSTM(LSTM_INPUT, LSTM_HIDDEN)
+    torch_head = torch.nn.Linear(LSTM_HIDDEN, LSTM_CLASSES)
+    np_lstm = nn.LSTM(LSTM_INPUT, LSTM_HIDDEN)
+    np_head = nn.Linear(LSTM_HIDDEN, LSTM_CLASSES)
+    np_lstm.load_state_dict(torch_lstm.state_dict())
+    np_head.load_state_dict(torch_head.state_dict())
+    np_lstm.needs_input_grad = False  # x is data, as in torch
+    torch_params = [*torch_lstm.parameters(), *torch_head.parameters()]
+    torch_opt = torch.optim.Adam(torch_params, lr=1e-3)
+    np_opt = Adam(np_lstm.parameters() + np_head.parameters(), lr=1e-3)
+    np_loss = CrossEntropyLoss()
+    x_torch, y_torch = torch.from_numpy(x), torch.from_numpy(y)
+
+    def numpy_step():
+        np_opt.zero_grad()
+        output, _ = np_lstm.forward(x)  # (T, N, H)
+        logits = np_head.forward(output).reshape(-1, LSTM_CLASSES)  # (T*N, classes)
+        loss = np_loss.forward(logits, y)
+        grad_logits = np_loss.backward().reshape(LSTM_SEQ_LEN, batch, LSTM_CLASSES)
+        np_lstm.backward(np_head.backward(grad_logits))
+        np_opt.step()
+        return loss
+
+    def torch_step():
+        torch_opt.zero_grad()
+        output, _ = torch_lstm(x_torch)
+        logits = torch_head(output).reshape(-1, LSTM_CLASSES)
+        loss = torch.nn.functional.cross_entropy(logits, y_torch)
+        loss.backward()
+        torch_opt.step()
+        return loss.item()
+
+    # The first two losses must agree: the second one checks the gradients and Adam's step.
+    for _ in range(2):
+        first_np, first_torch = numpy_step(), torch_step()
+        assert abs(first_np - first_torch) < 1e-4 * max(1.0, abs(first_torch)), (
+            first_np,
+            first_torch,
+        )
     return numpy_step, torch_step
 
 
@@ -153,11 +218,12 @@ def run(repeats: int) -> dict:
     results = {"peak_gemm_gflops_float32": None, "cases": {}}
     with threadpool_limits(THREADS):
         results["peak_gemm_gflops_float32"] = gemm_peak_gflops()
-        for name, layers, batch, flops, inner in [
-            ("cnn_step", cnn_layers, 64, CNN_STEP_FLOPS, 5),
-            ("mlp_step", mlp_layers, 128, MLP_STEP_FLOPS, 50),
+        for name, make, flops, inner in [
+            ("cnn_step", lambda: make_steps(cnn_layers, 64), CNN_STEP_FLOPS, 5),
+            ("mlp_step", lambda: make_steps(mlp_layers, 128), MLP_STEP_FLOPS, 50),
+            ("lstm_step", make_lstm_steps, LSTM_STEP_FLOPS, 2),
         ]:
-            numpy_step, torch_step = make_steps(layers, batch)
+            numpy_step, torch_step = make()
             times = time_interleaved({"numpy": numpy_step, "torch": torch_step}, repeats, inner)
             numpy_ms = statistics.median(times["numpy"]) * 1e3
             torch_ms = statistics.median(times["torch"]) * 1e3

@@ -40,8 +40,9 @@ EXAMPLES = {
     "RNN": (lambda cls: cls(4, 3), (5, 2, 4)),  # (T, N, input_size); returns (output, h)
     "LSTM": (lambda cls: cls(4, 3), (5, 2, 4)),
     "GRU": (lambda cls: cls(4, 3), (5, 2, 4)),
+    "CharLSTM": (lambda cls: cls(5, 3, 4), (2, 4)),  # (N, T) token ids -> (logits, state)
 }
-TAKES_INDICES = {"Embedding"}  # its input is integer token indices, which have no gradient
+TAKES_INDICES = {"Embedding", "CharLSTM"}  # integer token indices in: they have no gradient
 
 
 def module_classes() -> dict[str, type]:

@@ -98,10 +98,18 @@ class MaxPool2d(_Pool2d):
         # BEGIN SOLUTION MaxPool2d.forward: the maximum of each window
         padded, windows = self._windows(x, fill=-np.inf)
         out = windows[:, :, :, 0, 0, :].copy()  # (N, Ho, Wo, C)
-        for a, b in self._offsets()[1:]:
+        # Which offset (row-major number k) holds each window's first maximum: a later
+        # offset wins only if strictly greater. Backward routes the gradient with it.
+        number_type = np.min_scalar_type(len(self._offsets()) - 1)  # uint8 up to 16x16
+        first_max = np.zeros(out.shape, dtype=number_type)
+        for k, (a, b) in enumerate(self._offsets()[1:], start=1):
+            greater = windows[:, :, :, a, b, :] > out
+            # first_max = k where greater: k exceeds every earlier number, so a maximum
+            # does it (much faster than np.copyto(..., where=greater)).
+            np.maximum(first_max, greater * number_type.type(k), out=first_max)
             np.maximum(out, windows[:, :, :, a, b, :], out=out)
-        # Backward reuses the windows and maxima, which it checks belong to self.input.
-        self.cache = (x, padded.shape, windows, out)
+        # Backward reuses first_max, which it checks belongs to self.input.
+        self.cache = (x, padded.shape, first_max)
         return out.transpose(0, 3, 1, 2)
         # END SOLUTION
         # BEGIN PROMPT
@@ -119,24 +127,22 @@ class MaxPool2d(_Pool2d):
         # BEGIN SOLUTION MaxPool2d.backward: each window's gradient goes to its first maximum
         x = self.input
         if self.cache is not None and self.cache[0] is x:
-            _, padded_shape, windows, maxima = self.cache
+            _, padded_shape, first_max = self.cache
         else:  # called without this forward (as the a1 tests do): find the maxima here
             padded, windows = self._windows(x, fill=-np.inf)
-            padded_shape, maxima = padded.shape, windows.max(axis=(3, 4))  # (N, Ho, Wo, C)
+            padded_shape = padded.shape
+            maxima = windows[:, :, :, 0, 0, :].copy()  # (N, Ho, Wo, C)
+            number_type = np.min_scalar_type(len(self._offsets()) - 1)
+            first_max = np.zeros(maxima.shape, dtype=number_type)  # as forward computes it
+            for k, (a, b) in enumerate(self._offsets()[1:], start=1):
+                greater = windows[:, :, :, a, b, :] > maxima
+                np.maximum(first_max, greater * number_type.type(k), out=first_max)
+                np.maximum(maxima, windows[:, :, :, a, b, :], out=maxima)
         grad_nhwc = grad_out.transpose(0, 2, 3, 1)  # (N, Ho, Wo, C)
-        unclaimed = None  # windows whose first maximum is still to be found
-        last_offset = self._offsets()[-1]
+        offset_number = {offset: k for k, offset in enumerate(self._offsets())}
 
         def gradient_at_offset(a, b, out):
-            nonlocal unclaimed
-            is_first_max = windows[:, :, :, a, b, :] == maxima
-            if unclaimed is None:
-                unclaimed = ~is_first_max
-            else:
-                is_first_max &= unclaimed
-                if (a, b) != last_offset:
-                    unclaimed ^= is_first_max  # is_first_max is a subset of unclaimed
-            return np.multiply(grad_nhwc, is_first_max, out=out)
+            return np.multiply(grad_nhwc, first_max == offset_number[a, b], out=out)
 
         grad_in = self._scatter(gradient_at_offset, x.shape, padded_shape, grad_out.dtype)
         self.cache = None

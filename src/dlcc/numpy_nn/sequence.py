@@ -92,6 +92,7 @@ class CharLSTM(Module):
         return iter((("embedding", self.embedding), ("lstm", self.lstm), ("head", self.head)))
 
     def forward(self, ids: np.ndarray, state=None):
+        self.ids_shape = np.shape(ids)  # kept so that a backward before forward names this model
         hidden, state = self.lstm.forward(self.embedding.forward(ids), state)
         return self.head.forward(hidden), state
 
@@ -99,6 +100,7 @@ class CharLSTM(Module):
         return self.forward(ids, state)
 
     def backward(self, grad_logits: np.ndarray) -> None:
+        self.require_forward("ids_shape")
         self.embedding.backward(self.lstm.backward(self.head.backward(grad_logits)))
         return None
 
