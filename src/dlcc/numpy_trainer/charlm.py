@@ -265,12 +265,9 @@ def _load_char_run(saved, checkpoint: str):
     run = saved.run
     if saved.kind != "numpy" or saved.task != TASK:
         raise DlccError(f"{run.root} is not a `dlcc numpy train --model {MODEL}` run")
-    path = run.checkpoint(checkpoint)
-    if not path.is_file():
-        raise DlccError(
-            f"{run.root} has no checkpoints/{path.name}: the run has not finished an epoch; "
-            "train it with the same command to write it"
-        )
+    from dlcc.numpy_trainer.run import saved_checkpoint
+
+    path = saved_checkpoint(run, checkpoint)
     try:
         vocab = json.loads((run.root / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         model = build_char_model(saved.settings["model"], len(vocab))

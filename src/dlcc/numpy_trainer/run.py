@@ -207,12 +207,7 @@ def evaluate_numpy_run(
         from dlcc.numpy_trainer.charlm import evaluate_char_run
 
         return evaluate_char_run(saved, checkpoint=checkpoint, split=split, data_dir=data_dir)
-    path = run.checkpoint(checkpoint)
-    if not path.is_file():
-        raise DlccError(
-            f"{run.root} has no checkpoints/{path.name}: the run has not finished an epoch "
-            "(or the file was removed); train it with the same command to write it"
-        )
+    path = saved_checkpoint(run, checkpoint)
     try:
         settings = saved.settings
         data_settings, model_settings = settings["data"], settings["model"]
@@ -247,3 +242,14 @@ def evaluate_numpy_run(
     }
     write_text_atomic(run.root / f"eval_{split}_{checkpoint}.json", strict_json(report))
     return report
+
+
+def saved_checkpoint(run, checkpoint: str) -> Path:
+    """The path of `run`'s "last" or "best" checkpoint, or a one-line error if it is absent."""
+    path = run.checkpoint(checkpoint)
+    if not path.is_file():
+        raise DlccError(
+            f"{run.root} has no checkpoints/{path.name}: the run has not finished an epoch "
+            "(or the file was removed); train it with the same command to write it"
+        )
+    return path
