@@ -19,6 +19,7 @@ from dlcc.models.common import ModelError, positive_int, positive_ints
 from dlcc.models.fcn import SmallFCN
 from dlcc.models.mlp import MLP
 from dlcc.models.resnet import PreActResNet, resnet20
+from dlcc.models.unet import UNet
 from dlcc.suggest import did_you_mean
 
 
@@ -36,6 +37,7 @@ MODELS: dict[str, ModelEntry] = {
     "preact_resnet": ModelEntry(PreActResNet, False, "pre-activation ResNet (default: 18)"),
     "resnet20": ModelEntry(resnet20, False, "CIFAR ResNet-20 of He et al. (0.27M params)"),
     "small_fcn": ModelEntry(SmallFCN, False, "conv-BN-ReLU blocks at full size, 1x1 head", "dense"),
+    "unet": ModelEntry(UNet, False, "U-Net: encoder-decoder with skips, any input size", "dense"),
 }
 
 # Arguments the registry fills in itself; everything else a constructor takes is an option.

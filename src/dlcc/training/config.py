@@ -51,6 +51,7 @@ class DataConfig:
     batch_size: int = 128  # global batch size (summed over all processes under DDP)
     eval_batch_size: int = 512
     augment: list = field(default_factory=list)  # training-only, e.g. ["hflip"]
+    repeat: int = 1  # draws of each training sample per epoch (random crops differ each time)
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
 
 
@@ -271,6 +272,7 @@ def check_config(config: Config) -> None:
     positive = [
         ("data", "batch_size"),
         ("data", "eval_batch_size"),
+        ("data", "repeat"),
         ("train", "epochs"),
         ("train", "accumulate"),
         ("train", "overfit_steps"),

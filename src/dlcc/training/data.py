@@ -64,30 +64,41 @@ def epoch_permutation(size: int, seed: int, epoch: int) -> torch.Tensor:
 class ShardedShuffleSampler(Sampler[int]):
     """Shuffles per epoch and hands rank `rank` every `world_size`-th index.
 
+    With `repeat` > 1 an epoch draws every sample `repeat` times (in one shuffled order of
+    size * repeat): for a few large images cut into random crops, an epoch of 20 crops
+    would be too short to be worth validating after.
+
     The epoch's order is cut to a whole number of global batches' worth per rank
     (``drop_last``), so every rank takes the same number of steps.
     """
 
     def __init__(
-        self, size: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True
+        self,
+        size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+        repeat: int = 1,
     ):
         self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
-        self.shuffle = shuffle
+        self.shuffle, self.repeat = shuffle, repeat
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
+        total = self.size * self.repeat
         if self.shuffle:
-            order = epoch_permutation(self.size, self.seed, self.epoch)
+            order = epoch_permutation(total, self.seed, self.epoch) % self.size
         else:
-            order = torch.arange(self.size)
-        usable = self.size - self.size % self.world_size
+            order = torch.arange(total) % self.size
+        usable = total - total % self.world_size
         return iter(order[self.rank : usable : self.world_size].tolist())
 
     def __len__(self) -> int:
-        return self.size // self.world_size
+        return self.size * self.repeat // self.world_size
 
 
 @dataclass

@@ -20,19 +20,18 @@ import torch
 from dlcc.atomic import write_text_atomic
 from dlcc.plots import save_figure
 from dlcc.training.config import Config
-from dlcc.training.data import ShardedShuffleSampler, load_data, make_loader
+from dlcc.training.data import ShardedShuffleSampler, make_loader
 from dlcc.training.setup import build_network, build_optimizer, pick_device, seed_everything
-from dlcc.training.tasks import build_task
+from dlcc.training.tasks import load_task_data
 
 # Overfitting one batch "passes" when the task's first metric reaches this on the batch.
-OVERFIT_PASS = {"accuracy": 1.0, "dice": 0.95}
+OVERFIT_PASS = {"accuracy": 1.0, "dice": 0.95, "f1": 0.95}
 
 
 def _setup(config: Config):
     device = pick_device(config.train.device)
     seed_everything(config.train.seed, config.train.deterministic)
-    data = load_data(config.data, config.train.seed)
-    task = build_task(config, data)
+    task, data = load_task_data(config)
     model = build_network(config, data, task).to(device)
     return device, data, task, model
 

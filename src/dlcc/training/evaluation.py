@@ -12,10 +12,9 @@ from dlcc.atomic import write_text_atomic
 from dlcc.runs import SavedRun
 from dlcc.training.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from dlcc.training.config import config_from_dict
-from dlcc.training.data import load_data
 from dlcc.training.report import evaluate_split
 from dlcc.training.setup import autocast_factory, build_network, pick_device
-from dlcc.training.tasks import build_task
+from dlcc.training.tasks import load_task_data
 
 
 def evaluate_torch_run(
@@ -44,8 +43,7 @@ def evaluate_torch_run(
         )
     state = load_checkpoint(path)
     torch_device = pick_device(device)
-    data = load_data(config.data, config.train.seed)
-    task = build_task(config, data)
+    task, data = load_task_data(config)
     model = build_network(config, data, task).to(torch_device)
     load_model_weights(model, state, path, config.model.name)
     result = evaluate_split(

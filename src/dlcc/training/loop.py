@@ -36,7 +36,7 @@ from dlcc.runs import BestTracker, History, RunDir, prepare_run_dir, write_histo
 from dlcc.training import distributed
 from dlcc.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dlcc.training.config import Config, ConfigError
-from dlcc.training.data import EvalSampler, ShardedShuffleSampler, load_data, make_loader
+from dlcc.training.data import EvalSampler, ShardedShuffleSampler, make_loader
 from dlcc.training.logging import FileLogger, MetricsLogger, MultiLogger
 from dlcc.training.schedules import build_scheduler
 from dlcc.training.setup import (
@@ -48,7 +48,8 @@ from dlcc.training.setup import (
     seed_everything,
 )
 from dlcc.training.state import RunState, checkpoint_state, restore
-from dlcc.training.tasks import Task, build_task, monitor_of
+from dlcc.training.tasks import Task, load_task_data, monitor_of
+from dlcc.training.transforms import build_augmentation
 
 # Settings that may differ between a run and its resumption (they do not change the result).
 RESUME_FREE = ("train.progress", "data.workers", "data.data_dir", "description")
@@ -64,7 +65,7 @@ class EpochContext:
     scaler: torch.amp.GradScaler
     device: torch.device
     autocast: Callable[[], object] = nullcontext  # a fresh autocast context per call
-    augment: Callable | None = None  # (inputs, generator) -> inputs, on the device
+    augment: Callable | None = None  # (inputs, targets, generator) -> both, on the device
     accumulate: int = 1  # micro-batches per optimiser step
     grad_clip: float | None = None  # max global gradient norm
     channels_last: bool = False
@@ -101,8 +102,8 @@ def train_one_epoch(model, loader, ctx: EpochContext, state: RunState, generator
     for batch_index, (inputs, targets) in enumerate(batches):
         inputs = inputs.to(device, non_blocking=True)  # (B, ...), e.g. (B, C, H, W)
         targets = targets.to(device, non_blocking=True)  # (B, ...): labels, masks, ...
-        if ctx.augment is not None:
-            inputs = ctx.augment(inputs, generator)
+        if ctx.augment is not None:  # dense tasks: the targets move with the inputs
+            inputs, targets = ctx.augment(inputs, targets, generator)
         if ctx.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
 
@@ -273,8 +274,7 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
             f"data.batch_size {config.data.batch_size} must be divisible by the number of "
             f"processes ({info.world_size}): it is the global batch size"
         )
-    data = load_data(config.data, config.train.seed)
-    task = build_task(config, data)
+    task, data = load_task_data(config)
     monitor, mode = monitor_of(config, task)
     # Only rank 0 touches the run directory; the others learn from it whether to resume.
     resume = None
@@ -288,7 +288,7 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     optimizer = build_optimizer(model, config)
     per_rank_batch = config.data.batch_size // info.world_size
     train_sampler = ShardedShuffleSampler(
-        len(data.train), config.train.seed, info.rank, info.world_size
+        len(data.train), config.train.seed, info.rank, info.world_size, repeat=config.data.repeat
     )
     pin = device.type == "cuda"
     train_loader = make_loader(
@@ -309,11 +309,7 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         steps_per_epoch,
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    augment = None
-    if config.data.augment:
-        from dlcc.training.transforms import build_transforms
-
-        augment = build_transforms(config.data.augment)
+    augment = build_augmentation(config.data.augment, dense=task.dense)
 
     state = RunState(
         history=History(task.history_columns()),

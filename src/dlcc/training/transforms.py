@@ -390,3 +390,35 @@ def _build_one(entry, index: int):
         return transform_class(**options)
     except TransformError as error:
         raise TransformError(f"{where}: {error}") from None
+
+
+class ImagesOnly:
+    """An image transform in the loop's form ``(inputs, targets, generator) -> both``.
+
+    Classification labels do not move when an image is flipped: only the inputs change.
+    """
+
+    def __init__(self, transform: Callable):
+        self.transform = transform
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator):
+        return self.transform(inputs, generator), targets
+
+    def __repr__(self) -> str:
+        return f"ImagesOnly({self.transform!r})"
+
+
+def build_augmentation(spec: Sequence | None, dense: bool = False) -> Callable | None:
+    """The recipe's ``augment`` list as the loop calls it: (inputs, targets, generator).
+
+    dense: the task's targets are maps (masks, heatmaps) that must move with the images,
+    so the paired transforms are used (`dlcc.training.paired_transforms`); otherwise the
+    image transforms above, with the targets passed through. None when nothing is asked.
+    """
+    if not spec:
+        return None
+    if dense:
+        from dlcc.training.paired_transforms import build_paired_transforms
+
+        return build_paired_transforms(spec)
+    return ImagesOnly(build_transforms(spec))

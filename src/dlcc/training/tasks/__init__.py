@@ -6,16 +6,19 @@ The loop, the run directory, resume and DDP come with it; see DESIGN.md.
 
 from __future__ import annotations
 
+from dlcc.errors import DlccError
 from dlcc.runs.history import MODES
 from dlcc.suggest import did_you_mean
 from dlcc.training.config import Config, ConfigError
 from dlcc.training.tasks.base import Reporter, Task
 from dlcc.training.tasks.classification import ClassificationTask
+from dlcc.training.tasks.detection import DetectionTask
 from dlcc.training.tasks.segmentation import SegmentationTask
 
 TASKS: dict[str, type[Task]] = {
     "classification": ClassificationTask,
     "segmentation": SegmentationTask,
+    "detection": DetectionTask,
 }
 
 
@@ -31,12 +34,28 @@ def build_task(config: Config, data) -> Task:
     if name == "classification":
         options.setdefault("label_smoothing", config.train.label_smoothing)
         options.setdefault("num_classes", len(data.classes))
+    if name == "segmentation":
+        options.setdefault("classes", list(data.classes))
     try:
         return TASKS[name](**options)
+    except DlccError as error:  # a loss that cannot be found or built
+        raise ConfigError(f"task.options for {name}: {error}") from None
     except TypeError as error:
         raise ConfigError(f"task.options for {name}: {error}") from None
     except ValueError as error:
         raise ConfigError(f"task.options for {name}: {error}") from None
+
+
+def load_task_data(config: Config):
+    """(task, data): the recipe's data and task, with the targets the task trains on.
+
+    The one place that pairs them: the loop, `dlcc eval` and the debug tools all call it.
+    """
+    from dlcc.training.data import load_data
+
+    data = load_data(config.data, config.train.seed)
+    task = build_task(config, data)
+    return task, task.prepare_data(data)
 
 
 def monitor_of(config: Config, task: Task) -> tuple[str, str]:
@@ -56,4 +75,13 @@ def monitor_of(config: Config, task: Task) -> tuple[str, str]:
     return monitor, mode
 
 
-__all__ = ["TASKS", "ClassificationTask", "Reporter", "SegmentationTask", "Task", "build_task"]
+__all__ = [
+    "TASKS",
+    "ClassificationTask",
+    "DetectionTask",
+    "Reporter",
+    "SegmentationTask",
+    "Task",
+    "build_task",
+    "load_task_data",
+]

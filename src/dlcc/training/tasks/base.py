@@ -6,7 +6,11 @@ The loop (`dlcc.training.loop`) holds no task code. It asks the task for:
     ``metric.update(outputs, targets)`` and synced across ranks on ``compute()``;
   - `monitor` and `mode`: the history column that decides "best" and its direction;
   - `num_outputs`: what the model's last layer produces (classes, mask channels);
-  - `reporter(data)`: collects the test split's outputs and writes the report (plots, JSON).
+  - `reporter(data)`: collects the test split's outputs and writes the report (plots, JSON);
+  - `prepare_data(data)`: the targets the task trains on, made from the dataset's (the
+    detection task turns masks into heatmaps); the identity by default;
+  - `dense`: True when targets are per-pixel maps (B, K, H, W), so that augmentation moves
+    them with the images (`dlcc.training.paired_transforms`).
 
 History columns follow from the metric names: ``train_loss``, ``train_<metric>``,
 ``val_loss``, ``val_<metric>`` for each name in `metric_names`.
@@ -38,8 +42,13 @@ class Task:
     mode: str = "min"
     metric_names: tuple[str, ...] = ()
     plots: tuple[str, ...] = ()  # the PNG files `reporter(...).write` makes
+    dense: bool = False  # True: targets are per-pixel maps, augmented with the inputs
 
     # -- what the loop calls ---------------------------------------------------------------
+    def prepare_data(self, data):
+        """The DataBundle as this task trains on it (e.g. masks -> heatmaps); as is by default."""
+        return data
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
