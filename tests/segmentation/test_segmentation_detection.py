@@ -209,6 +209,7 @@ def test_distance_transform_peaks_splits_two_touching_discs():
         (lambda: find_peaks(np.zeros(5)), ["2-D", "(5,)"]),
         (lambda: match_points([[0, 0]], [[0, 0]], tolerance=-1), ["tolerance >= 0"]),
         (lambda: match_points([[0, np.inf]], [[0, 0]]), ["infinite"]),
+        (lambda: match_points([[0, 1], [2]], [[0, 0]]), ["(K, 2)", "different lengths"]),
         (lambda: distance_transform_peaks(np.full((4, 4), 3.0)), ["[0, 1]", "softmax"]),
         (lambda: detection_scores_many([np.zeros((1, 2))]), ["pairs", "zip"]),
     ],

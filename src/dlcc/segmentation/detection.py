@@ -115,10 +115,20 @@ def find_peaks(
     plateaus, count = ndimage.label(is_peak, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return np.zeros((0, 2), dtype=np.float64), np.zeros(0, dtype=np.float64)
-    index = np.arange(1, count + 1)
-    points = np.asarray(ndimage.center_of_mass(is_peak, plateaus, index), dtype=np.float64)
-    scores = np.asarray(ndimage.maximum(heatmap, plateaus, index), dtype=np.float64)
-    points = points.reshape(-1, 2)  # (count, 2)
+    # Reduce over the peak pixels only (a handful), not the whole map.
+    peak_rows, peak_cols = np.nonzero(is_peak)  # (N,) each
+    plateau = plateaus[peak_rows, peak_cols] - 1  # (N,) plateau index, 0..count-1
+    sizes = np.bincount(plateau, minlength=count).astype(np.float64)  # (count,)
+    points = np.stack(
+        [
+            np.bincount(plateau, weights=peak_rows, minlength=count) / sizes,
+            np.bincount(plateau, weights=peak_cols, minlength=count) / sizes,
+        ],
+        axis=1,
+    )  # (count, 2) plateau centroids
+    scores = np.zeros(count, dtype=np.float64)
+    # Touching peak pixels lie in each other's windows, so they are equal: a plateau is flat.
+    scores[plateau] = heatmap[peak_rows, peak_cols]
     order = np.lexsort((points[:, 1], points[:, 0], -scores))  # score desc, then raster
     points, scores = points[order], scores[order]
     keep = _spaced(points, min_distance)
@@ -337,7 +347,13 @@ def _check_map(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def _check_points(points: np.ndarray, name: str) -> np.ndarray:
-    points = np.asarray(points)
+    try:
+        points = np.asarray(points)
+    except ValueError as error:  # ragged lists
+        raise DataError(
+            f"{name} must be a (K, 2) array of (row, col) points; got rows of different "
+            f"lengths ({error}). Give every point exactly two coordinates."
+        ) from None
     if points.ndim > 0 and points.size == 0:
         return np.zeros((0, 2), dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or points.dtype.kind not in "iuf":
