@@ -203,6 +203,7 @@ def test_distance_transform_peaks_splits_two_touching_discs():
         (lambda: object_centres(np.full((3, 3), 0.5)), ["boolean mask", "labels == 1"]),
         (lambda: gaussian_heatmap((0, 5), [[1, 1]]), ["positive integers", "(0, 5)"]),
         (lambda: gaussian_heatmap((5, 5), [[1, 1]], sigma=0), ["sigma > 0"]),
+        (lambda: gaussian_heatmap(5, [[1, 1]]), ["shape (H, W)", "image.shape[:2]"]),
         (lambda: gaussian_heatmap((5, 5), [1, 2, 3]), ["(K, 2)", "(3,)"]),
         (lambda: find_peaks(np.full((3, 3), np.nan)), ["NaN"]),
         (lambda: find_peaks(np.zeros((3, 3)), min_distance=0), ["min_distance", ">= 1"]),

@@ -57,8 +57,10 @@ def gaussian_heatmap(shape: tuple[int, int], centres: np.ndarray, sigma: float =
     Returns (H, W) float32 in [0, 1]; 1.0 exactly at a centre that falls on a pixel.
     Each bump is computed within ±4σ of its centre only (zero beyond).
     """
-    if len(shape) != 2 or not all(
-        isinstance(size, (int, np.integer)) and size > 0 for size in shape
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 2
+        or not all(isinstance(size, (int, np.integer)) and size > 0 for size in shape)
     ):
         raise DataError(
             f"gaussian_heatmap expects shape (H, W) of two positive integers; got {shape!r}. "
