@@ -291,7 +291,7 @@ def test_the_segmentation_smoke_recipe_trains_evaluates_and_overfits(tmp_path, c
     assert metrics["task"] == "segmentation" and metrics["monitor"] == "val_dice"
     # Bright discs on noise: 8 epochs of a 2-layer FCN find them (0.96 when written).
     assert metrics["test_dice"] > 0.9 and 0 < metrics["test_iou"] <= metrics["test_dice"]
-    for name in ("segmentation_examples.png", "per_image_dice.json", "history.png"):
+    for name in ("segmentation_panel.png", "per_image_scores.json", "history.png"):
         assert (run / name).is_file(), name
     capsys.readouterr()
     assert main(["eval", str(run)]) == 0
