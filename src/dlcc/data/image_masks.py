@@ -276,6 +276,7 @@ def load_image_masks(
     seed: int = 0,
     class_names: list[str] | None = None,
     name: str = "image_masks",
+    normalize: bool = True,
 ) -> Dataset:
     """Load image/mask pairs, split and standardised (see the module docstring).
 
@@ -287,6 +288,8 @@ def load_image_masks(
         seed: seeds the hold-out; the same seed gives the same split.
         class_names: names of the classes, index = label (default: see the docstring).
         name: the Dataset's name (a registry entry passes its own).
+        normalize: standardise every split with the training split's per-channel mean and
+            std; False leaves pixels in [0, 1] (mean and std are still returned).
 
     Returns:
         A Dataset: x float32 (N, C, H, W) standardised, y float32 (N, 1, H, W) class
@@ -331,14 +334,16 @@ def load_image_masks(
     x_train, x_val, x_test = (_stack(x, x_train) for x in (x_train, x_val, x_test))
     y_val, y_test = (_empty_like_masks(y, y_train) for y in (y_val, y_test))
     mean, std = channel_mean_std(x_train)
+    if normalize:
+        x_train, x_val, x_test = (normalize_images(x, mean, std) for x in (x_train, x_val, x_test))
     return Dataset(
         name=name,
         classes=classes,
-        x_train=normalize_images(x_train, mean, std),
+        x_train=x_train,
         y_train=y_train,
-        x_val=normalize_images(x_val, mean, std),
+        x_val=x_val,
         y_val=y_val,
-        x_test=normalize_images(x_test, mean, std),
+        x_test=x_test,
         y_test=y_test,
         mean=mean,
         std=std,
