@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from dlcc.atomic import write_text_atomic
+from dlcc.errors import DataError
 from dlcc.runs import SavedRun
 from dlcc.training.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from dlcc.training.config import config_from_dict
@@ -45,6 +46,12 @@ def evaluate_torch_run(
     state = load_checkpoint(path)
     torch_device = pick_device(device)
     data = load_data(config.data, config.train.seed)
+    if len(getattr(data, split)) == 0:
+        others = [name for name in ("test", "val", "train") if len(getattr(data, name))]
+        raise DataError(
+            f"{run.root}: the {split} split of {config.data.dataset} holds no images, so "
+            f"there is nothing to evaluate; choose another with --split ({', '.join(others)})"
+        )
     task = build_task(config, data)
     model = build_network(config, data, task).to(torch_device)
     load_model_weights(model, state, path, config.model.name)

@@ -44,7 +44,12 @@ def finish_run(
     command,
     session_seconds: float,
 ) -> dict:
-    """Test the best weights (the last without a validation split), report, write metrics."""
+    """Test the best weights (the last without a validation split), report, write metrics.
+
+    An empty test split (a dataset whose test images are unlabelled) is not evaluated: the
+    test_* entries of metrics.json are null, test_samples is 0 and the task's report is
+    not written.
+    """
     from dlcc import plots
     from dlcc.models import count_parameters
 
@@ -52,9 +57,13 @@ def finish_run(
     if run.best.is_file() and len(data.val):
         load_model_weights(model, load_checkpoint(run.best), run.best, config.model.name)
         test_checkpoint = "best"
-    reporter = task.reporter(data)
-    test = evaluate_split(model, data, "test", task, config, device, autocast, reporter)
-    extra = reporter.write(run.root)
+    if len(data.test):
+        reporter = task.reporter(data)
+        test = evaluate_split(model, data, "test", task, config, device, autocast, reporter)
+        extra = reporter.write(run.root)
+    else:  # a dataset without a test split (isbi2012_em): no test figures, no report plots
+        test = {"loss": None, **dict.fromkeys(task.metric_names), "samples": 0}
+        extra = {}
     history, tracker = state.history, state.tracker
     if len(history):
         plots.plot_history(history.to_dict(), run.root / "history.png")
@@ -86,7 +95,10 @@ def finish_run(
         if (run.root / name).is_file():
             logger.log_artifact(run.root / name)
     write_metrics(run, metrics)  # last: marks the run finished
-    summary = ", ".join(f"test {name} {test[name]:.4f}" for name in task.metric_names)
+    if test["samples"]:
+        summary = ", ".join(f"test {name} {test[name]:.4f}" for name in task.metric_names)
+    else:
+        summary = "no test split, so no test metrics (null in metrics.json)"
     print(f"{summary} (best epoch {tracker.best_epoch}); run directory {run.root}")
     return metrics
 
