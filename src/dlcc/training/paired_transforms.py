@@ -185,12 +185,14 @@ class PairedElastic:
 
     Per sample, a displacement field: uniform noise in [-1, 1] for each pixel and each of
     the two directions, smoothed with a Gaussian of ``sigma`` pixels (a separable
-    convolution), then scaled so that its largest displacement is ``alpha`` pixels. Each
+    convolution), then scaled so that its largest displacement is ``alpha`` pixels. To keep
+    it cheap, the noise is drawn and smoothed on a grid ``sigma // 2`` times coarser than
+    the image (the smoothing removes what the coarse grid lacks) and resized bicubically. Each
     sample is warped with probability ``p``; the others are returned untouched. Inputs are
     resampled bilinearly with reflection at the borders, targets as
     ``target_interpolation`` says (nearest keeps class indices exact). Shapes unchanged.
 
-    Draws N x 2 x H x W uniforms, then N for the choice of samples.
+    Draws N x 2 x h x w uniforms (the coarse grid), then N for the choice of samples.
     """
 
     def __init__(
@@ -210,9 +212,14 @@ class PairedElastic:
     def displacement(self, shape: tuple[int, int, int], generator: torch.Generator):
         """(N, H, W, 2) displacements in pixels (x then y), on the generator's device."""
         count, height, width = shape
-        noise = torch.rand((count * 2, 1, height, width), generator=generator,
+        factor = max(1, int(self.sigma // 2))  # coarse grid spacing, in pixels
+        coarse = (math.ceil((height - 1) / factor) + 1, math.ceil((width - 1) / factor) + 1)
+        noise = torch.rand((count * 2, 1, *coarse), generator=generator,
                            device=generator.device) * 2 - 1  # fmt: skip
-        field = _gaussian_blur(noise, self.sigma).view(count, 2, height, width)
+        field = _gaussian_blur(noise, self.sigma / factor)  # (2N, 1, h, w)
+        if factor > 1:
+            field = F.interpolate(field, size=(height, width), mode="bicubic", align_corners=True)
+        field = field.view(count, 2, height, width)
         largest = field.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-12)  # (N,1,1,1)
         return (field * (self.alpha / largest)).permute(0, 2, 3, 1)  # (N, H, W, 2)
 
