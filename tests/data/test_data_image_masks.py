@@ -182,3 +182,36 @@ def test_a_32_bit_image_beyond_16_bits_is_refused(tmp_path):
     (tmp_path / "images" / "1.png").unlink()
     with pytest.raises(DataError, match=r"1\.tif.*outside 0\.\.65535"):
         load_image_masks(tmp_path)
+
+
+def write_png_rgb16(path: Path, pixels: np.ndarray) -> None:
+    """A 16-bit RGB PNG, written by hand (Pillow cannot save one): (H, W, 3) uint16."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    height, width, _ = pixels.shape
+    rows = b"".join(b"\x00" + pixels[row].astype(">u2").tobytes() for row in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16-bit, truecolour
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+
+
+def test_a_16_bit_rgb_png_is_refused_and_a_16_bit_rgb_npy_loads(tmp_path):
+    write_pairs(tmp_path, count=2)
+    colour = (np.arange(8 * 8 * 3).reshape(8, 8, 3) * 300).astype(np.uint16)
+    (tmp_path / "images" / "1.png").unlink()
+    write_png_rgb16(tmp_path / "images" / "1.png", colour)
+    with pytest.raises(DataError, match=r"1\.png: a 16-bit colour image.*\.npy"):
+        load_image_masks(tmp_path)
+    for index in range(2):
+        (tmp_path / "images" / f"{index}.png").unlink()
+        np.save(tmp_path / "images" / f"{index}.npy", colour)
+    data = load_image_masks(tmp_path, test_size=0, val_size=0)
+    unit = data.x_train * data.std[:, None, None] + data.mean[:, None, None]
+    np.testing.assert_allclose(unit[0], np.moveaxis(colour, -1, 0) / 65535.0, atol=1e-6)

@@ -68,7 +68,9 @@ def _read_array(path: Path, *, mask: bool) -> tuple[np.ndarray, float]:
         from PIL import Image
 
         with Image.open(path) as image:
-            mode = image.mode
+            mode, rawmode = image.mode, _raw_mode(image)
+            if mode in ("RGB", "RGBA") and ";16" in rawmode:
+                raise _SixteenBitColour(rawmode)
             if not mask and mode in ("P", "PA"):
                 image = image.convert("RGBA" if mode == "PA" else "RGB")
             elif mode == "1":
@@ -76,6 +78,12 @@ def _read_array(path: Path, *, mask: bool) -> tuple[np.ndarray, float]:
             elif mode == "LA":
                 image = image.convert("L")
             array = np.asarray(image)
+    except _SixteenBitColour as error:
+        raise DataError(
+            f"{path}: a 16-bit colour image ({error}), which Pillow would cut to 8 bits; "
+            "save it as a NumPy .npy array of shape (H, W, 3) and dtype uint16, or save each "
+            "channel as a 16-bit greyscale image"
+        ) from None
     except Exception as error:  # PIL.UnidentifiedImageError, ValueError, OSError, ...
         raise DataError(
             f"{path} could not be read as an image ({type(error).__name__}: {error}); "
@@ -92,6 +100,21 @@ def _read_array(path: Path, *, mask: bool) -> tuple[np.ndarray, float]:
     if mode not in ("L", "RGB", "RGBA", "P", "1", "LA", "F") and not mode.startswith("I;16"):
         raise DataError(f"{path}: image mode {mode!r} is not supported; {CONVERT_HINT}")
     return array, _dtype_scale(array.dtype)
+
+
+class _SixteenBitColour(Exception):
+    """Raised inside `_read_array` for a 48/64-bit RGB(A) file (Pillow keeps 8 bits)."""
+
+
+def _raw_mode(image) -> str:
+    """The pixel layout as stored in the file (``RGB;16B`` for a 16-bit RGB PNG), or ""."""
+    tile = getattr(image, "tile", None) or []
+    if not tile:
+        return ""
+    args = tile[0][3] if isinstance(tile[0], tuple) else getattr(tile[0], "args", "")
+    if isinstance(args, tuple):
+        args = args[0] if args else ""
+    return args if isinstance(args, str) else ""
 
 
 def _dtype_scale(dtype: np.dtype) -> float:
@@ -237,7 +260,7 @@ def _class_indices(
             raise DataError(
                 f"{source}: the masks hold the values {shown_text}; expected either only 0 "
                 f"and 255 (a binary mask) or class indices 0..{MAX_CLASSES - 1}. Save each "
-                "mask with one class index per pixel"
+                "mask with one class index per pixel, as PNG (JPEG blurs the values)"
             )
     count = max(largest + 1, 2)
     if class_names is not None:
