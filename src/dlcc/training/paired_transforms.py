@@ -106,11 +106,9 @@ class PairedRandomCrop:
                 f"random_crop: a {crop_height}x{crop_width} window does not fit in "
                 f"{height}x{width} images. Use a size of at most [{height}, {width}]."
             )
-        device = generator.device
-        top = torch.randint(0, height - crop_height + 1, (batch_size,), generator=generator,
-                            device=device)  # fmt: skip
-        left = torch.randint(0, width - crop_width + 1, (batch_size,), generator=generator,
-                             device=device)  # fmt: skip
+        draw = {"generator": generator, "device": generator.device}
+        top = torch.randint(0, height - crop_height + 1, (batch_size,), **draw)  # (N,)
+        left = torch.randint(0, width - crop_width + 1, (batch_size,), **draw)  # (N,)
         return (
             _like(crop_windows(inputs, top, left, self.size), inputs),  # (N, C, h, w)
             _like(crop_windows(targets, top, left, self.size), targets),  # (N, K, h, w)
@@ -214,8 +212,8 @@ class PairedElastic:
         count, height, width = shape
         factor = max(1, int(self.sigma // 2))  # coarse grid spacing, in pixels
         coarse = (math.ceil((height - 1) / factor) + 1, math.ceil((width - 1) / factor) + 1)
-        noise = torch.rand((count * 2, 1, *coarse), generator=generator,
-                           device=generator.device) * 2 - 1  # fmt: skip
+        uniform = torch.rand((count * 2, 1, *coarse), generator=generator, device=generator.device)
+        noise = uniform * 2 - 1  # (2N, 1, h, w) in [-1, 1]
         field = _gaussian_blur(noise, self.sigma / factor)  # (2N, 1, h, w)
         if factor > 1:
             field = F.interpolate(field, size=(height, width), mode="bicubic", align_corners=True)
