@@ -17,7 +17,7 @@ HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 HEX_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
-def test_registry_holds_the_six_datasets_with_the_embedded_default_first():
+def test_registry_holds_the_seven_datasets_with_the_embedded_default_first():
     assert dataset_names() == [
         "digits",
         "mnist",
@@ -25,6 +25,7 @@ def test_registry_holds_the_six_datasets_with_the_embedded_default_first():
         "cifar10",
         "mnist-csv",
         "tinyshakespeare",
+        "isbi2012_em",
     ]
 
 
@@ -60,13 +61,14 @@ def test_unknown_dataset_names_the_known_ones():
         get_spec("imagenet")
 
 
-def test_every_image_spec_declares_its_image_shape_and_ten_classes():
+def test_every_image_spec_declares_its_image_shape_and_its_classes():
     for spec in DATASETS.values():
         if spec.file_format == "text":
             assert spec.image_shape == () and spec.classes == ()
             continue
         assert len(spec.image_shape) == 3
-        assert len(spec.classes) == 10
+        # ten for the classification sets; the segmentation set's mask classes
+        assert len(spec.classes) == (2 if spec.file_format == "image-masks" else 10)
 
 
 def test_the_text_corpus_records_its_sha256_and_the_char_rnn_url():

@@ -9,6 +9,7 @@ by class; the test split is the publisher's, or fixed for digits):
     fashion-mnist  55,000   5,000                    10,000 (t10k files)
     cifar10        90%      10% of the train present  test_batch (10,000 when complete)
     mnist-csv      90%      10% of images_train.csv   images_test.csv
+    isbi2012_em    20       5                        0 (the published test images are unlabelled)
 
 With the shared CIFAR-10 subset (4,000 + 1,000 images) that gives 3,600 / 400 / 1,000.
 """
@@ -48,7 +49,8 @@ class Dataset:
         x_train, x_val, x_test: float32 arrays of shape (N, C, H, W) (NCHW, like PyTorch;
             C=1 for greyscale). Pixels are first scaled to [0, 1]; when loaded with
             ``normalize=True`` they are then standardised with `mean` and `std`.
-        y_train, y_val, y_test: int64 arrays of shape (N,), values 0..len(classes)-1.
+        y_train, y_val, y_test: int64 arrays of shape (N,), values 0..len(classes)-1; for
+            segmentation (isbi2012_em, image_masks) float32 (N, 1, H, W) class indices.
         mean, std: float32 arrays of shape (C,): per-channel statistics of the [0, 1]-scaled
             training split (after the validation split was removed), never of val or test.
         source: the folder the files were read from (None for the embedded digits).
@@ -175,6 +177,31 @@ def _load_raw(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> _Ra
     raise AssertionError(f"registry entry {spec.name} has unknown format {spec.file_format}")
 
 
+def _load_image_masks_spec(
+    spec: DatasetSpec,
+    data_dir: str | os.PathLike[str] | None,
+    val_size: int | float | None,
+    seed: int,
+    normalize: bool,
+) -> Dataset:
+    """A registered image/mask dataset (isbi2012_em): train/image + train/label pairs; the
+    test split is empty (the publisher's test images are unlabelled)."""
+    from dlcc.data.image_masks import load_image_masks  # it imports Dataset from here
+
+    folder = _dataset_folder(spec, data_dir)
+    return load_image_masks(
+        None,
+        images=folder / "train" / "image",
+        masks=folder / "train" / "label",
+        val_size=spec.default_val_size if val_size is None else val_size,
+        test_size=0,
+        seed=seed,
+        class_names=list(spec.classes),
+        name=spec.name,
+        normalize=normalize,
+    )
+
+
 def _to_unit_float(images: np.ndarray, scale: float) -> np.ndarray:
     """float32 copy of `images` divided by `scale`, so pixels lie in [0, 1]."""
     scaled = images.astype(np.float32)  # always a copy: callers may modify it in place
@@ -194,8 +221,8 @@ def load_dataset(
     """Load a registered dataset, with a seeded validation split carved from its training data.
 
     Args:
-        name: ``digits`` (embedded, no download), ``mnist``, ``fashion-mnist``, ``cifar10``
-            or ``mnist-csv``; see ``dlcc data list``.
+        name: ``digits`` (embedded, no download), ``mnist``, ``fashion-mnist``, ``cifar10``,
+            ``mnist-csv`` or ``isbi2012_em`` (segmentation); see ``dlcc data list``.
         data_dir: where datasets live; default $DLCC_DATA_DIR, else ~/.cache/dlcc.
         val_size: validation images taken from the training data: an int is a count, a float
             in [0, 1) a fraction; None uses the dataset's default (see the module docstring).
@@ -211,6 +238,8 @@ def load_dataset(
             truncated, corrupt or fails its checksum (the message names it).
     """
     spec = get_spec(name)
+    if spec.file_format == "image-masks":
+        return _load_image_masks_spec(spec, data_dir, val_size, seed, normalize)
     raw = _load_raw(spec, data_dir)
     if val_size is None:
         val_size = spec.default_val_size

@@ -65,8 +65,10 @@ class DatasetSpec:
     Attributes:
         name: registry name, as typed on the command line (``mnist``).
         description: one line for ``dlcc data list``.
-        file_format: ``embedded`` | ``idx`` | ``cifar-pickle`` | ``csv`` | ``text``; picks
-            the loader (``text``: one UTF-8 corpus, read by `dlcc.data.text.load_text`).
+        file_format: ``embedded`` | ``idx`` | ``cifar-pickle`` | ``csv`` | ``text`` |
+            ``image-masks``; picks the loader (``text``: one UTF-8 corpus, read by
+            `dlcc.data.text.load_text`; ``image-masks``: train/image/ + train/label/ pairs,
+            read by `dlcc.data.image_masks.load_image_masks`).
         image_shape: (C, H, W) of one image; () for a text corpus.
         classes: class names, index = label; () for a text corpus.
         folders: candidate sub-folders of the data directory holding the files, in order of
@@ -308,8 +310,86 @@ TINYSHAKESPEARE = DatasetSpec(
     homepage="https://github.com/karpathy/char-rnn",
 )
 
+# ISBI 2012 EM segmentation challenge: serial-section electron microscopy of the Drosophila
+# larva's ventral nerve cord (Cardona et al. 2010), 25 labelled 512x512 8-bit grey images;
+# masks 0 = membrane (black), 255 = cell interior. The challenge no longer serves the files,
+# so there are no URLs. The sha256 values are of the files' bytes, as listed in the shared
+# dataset folder's SHA256SUMS. Its 30 unlabelled test images are not needed: the test split
+# is empty and validation holds out 5 training images.
+ISBI2012_TRAIN_SHA256 = {
+    "train/image/0.png": "12c0ed6f42fc09f512abf6b354f217c950e4c8223b57a0315449b62a14556523",
+    "train/image/1.png": "2cfc7ee635a6f85d5faf5c82a71d3a37bf5af4784b554964e3e07193e3ee2166",
+    "train/image/2.png": "fe60d8d4f93102666a23a18d718b4b59fab8e616987d11c5072f4a87fac7301f",
+    "train/image/3.png": "636d16cbb02f99dda4c9fb6db98dfba066142afa981ffdcfaf54453982e8250c",
+    "train/image/4.png": "991fb3a8e4abc73da1d6159ca28fa4397f0a8351f30a8ba3669c86414d2ce239",
+    "train/image/5.png": "7e9d9fb787664336d6f2cd68b23986f04527e7f8f494410983b4d70c6de1de3b",
+    "train/image/6.png": "7c0a87933ffc72f4ff02f5996d9c3f69fe9a0b5277507415743ad8afb5e5d308",
+    "train/image/7.png": "19f2c25716107d41008c83ba8a814ae47a090e00dea766dde38dce1f00899270",
+    "train/image/8.png": "a8979e4abd1a10af9ca75e614d97875659adbd8ee3a68eba483bf556cfe3023d",
+    "train/image/9.png": "730ebf435ab0f6e625d342552ad03736799fd660d0c6af744674c61a46aa082a",
+    "train/image/10.png": "7c3717bcd48c4b7e5c878d7f0b809b8687a4e6fac471f3863de320a82ee72b8a",
+    "train/image/11.png": "dd7857b25ca1417f87c282750e22c50947f75e81fa032d4e0c96b902c9dc9757",
+    "train/image/12.png": "9f8eff9239bb764d51524a998387a7babcff9f62161804651b030b81aabd5ab8",
+    "train/image/13.png": "377e5cdbcd7f0ac7336f482fc7ead7446887863f26769b3841fe98aadca77dad",
+    "train/image/14.png": "f50d2d77acd2df564c5f0f40b1b24cd929f5944460aa4cd90c422cb5cef33a59",
+    "train/image/15.png": "3e13fdea09accc14f46fb2f3ffa1e882cdd9c53b28a6842c4c10229692c7d1a4",
+    "train/image/16.png": "ffc951c12450f94129582c16fd0d4b165c4a31469b0c42d966f07c183d3132e2",
+    "train/image/17.png": "0f4f7e8e0619e4c7d517ac68d3789a3b6248253747717eac418bb7d32bef4de3",
+    "train/image/18.png": "1bb1edd50595861743d14e1955dfa5d3c9395fb87563eca6dc81433bf9df49de",
+    "train/image/19.png": "999b55633f8d7082add72082656e9532c5c3d97203b376eb317f09ba88a5a5b7",
+    "train/image/20.png": "9153d14bfd15955fab576ea23281c4f23104b45dceed6e03e0b254607f50a1b2",
+    "train/image/21.png": "9ad07cf4f67984f17a08aa63e6d92d395ce55f5132e6ff4fa6d95d6890ea7f97",
+    "train/image/22.png": "6278609b4c42a7cb43212de0e2e2ceded758bafe0856fb56214ce658a61668e4",
+    "train/image/23.png": "9ef4e9fbc838b9791af83a36918d729a0ea2e90ebc71c4a3c4554059f9379756",
+    "train/image/24.png": "f0f917b9c3e9c96d16ea287aff9b05ecf4de88bc61d478e4aefcb64932fba70c",
+    "train/label/0.png": "13b67edd7607a1f284c09170c96a27d38422b0ffaf88024ea5b689acb5e1b4b0",
+    "train/label/1.png": "cff60a00de2901e67165c91d7708d784e4c5bcc9d1c8c677922c905d63bbc3d1",
+    "train/label/2.png": "a578af998c017f56763b81941c4dc612dde5731809b2cea0e8ebc37aecb84dbb",
+    "train/label/3.png": "c8ae3b843fed02e09411a24c10850160922c331041b17c2674025f05a99b8834",
+    "train/label/4.png": "a2f19c01b5d982a97923a0d29e64127a05e3f496731480ac9d9d302b5427f7ff",
+    "train/label/5.png": "2dd5779118f6f4d87f88ec112f1cea20663b50acb8c748b0db1f23eda82b5118",
+    "train/label/6.png": "2b0984e9f31fb41d4c5f4a754a3e080036b7321a0cbd9591a62010d20a574ce7",
+    "train/label/7.png": "2ebc8c835999589bfd7d80d81f83d24e5c41138362b0faafef0f009e1ce82144",
+    "train/label/8.png": "db979010ca4fbdb38c8b32d455aed0da90d598153f2a0046b63d02a6efa32b9e",
+    "train/label/9.png": "8ee6c79adbb740595c4d61776e065e7164c00d52c7dd7562b5279041e7f3567b",
+    "train/label/10.png": "b0156cc8186b0ee521927ac95645b406a42d27564607a6fea3a59c34add78f7c",
+    "train/label/11.png": "e47b3aa0cfb3106476af1666e631d45bd16dbf2aff88260ee65d16e4134332db",
+    "train/label/12.png": "85a7a899c0b72b81633ad122887ba5161d650385d7775a5b3074eb00131b3620",
+    "train/label/13.png": "88549c22fd647312d6b37e17d33e90800d347d60ccb1156a8dde5e67394f9f3d",
+    "train/label/14.png": "bcd775017eb4fdbdfe7ad6cc6420b2f16aa9d0576894d08370edcf564b46680a",
+    "train/label/15.png": "59a854887b504ff00a5b4b93b2299bbc0bf0cbe54dea58d2b31969229b28b369",
+    "train/label/16.png": "b34eb88cdc3313a6f4190f5753465df7f69d8f3c243a5c25427b1b99ecfe2499",
+    "train/label/17.png": "4fa076cbeb744803d987dc46cf308dc3026408e7a5188838e30e25fe3ea67dbe",
+    "train/label/18.png": "bd009dda57f204804732f592ed1d41ba18961d83c492413fe71548efa4a288d9",
+    "train/label/19.png": "bf38407c55b6033c1677230228ecb100a11294aa74a7b92e5edfdc4abadcfef9",
+    "train/label/20.png": "7af7296f2e892866669d4e4f9c0d4178987e6ec6e7d0751ec238d1bbe2da9c55",
+    "train/label/21.png": "772c722acb2eac01769b53fa5037a3d62745e53102398bf9b2202df605cadda4",
+    "train/label/22.png": "b19f5533ec24077a2395a085fe53af75dd350ef03798c4ff40ba9ebecb2ee0ad",
+    "train/label/23.png": "2d8f1df5c9ee83e59eb2d709eb153b0570f12e726690f586154b01b0a88bb540",
+    "train/label/24.png": "6ab02d922b5c937ecfe2a479be87a5d3e5ef950dc48da09d31f37b47d899ca9c",
+}
+
+ISBI2012_HOMEPAGE = "https://imagej.net/events/isbi-2012-segmentation-challenge"
+ISBI2012_EM = DatasetSpec(
+    name="isbi2012_em",
+    description="ISBI 2012 EM membrane segmentation, 25 labelled 512x512 grey images + masks",
+    file_format="image-masks",
+    image_shape=(1, 512, 512),
+    classes=("membrane", "cell"),  # mask 0 (black) = membrane, 255 = cell interior
+    folders=("isbi2012-em",),
+    files=tuple(DatasetFile(name, sha256=sha) for name, sha in ISBI2012_TRAIN_SHA256.items()),
+    default_val_size=5,
+    homepage=ISBI2012_HOMEPAGE,
+    manual_download_hint=(
+        f"get the ISBI 2012 training volume and labels (from {ISBI2012_HOMEPAGE}, or a copy "
+        "of them) as single-page PNGs, and put them in {folder}/train/image/N.png and "
+        "{folder}/train/label/N.png for N = 0..24"
+    ),
+)
+
 DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec for spec in (DIGITS, MNIST, FASHION_MNIST, CIFAR10, MNIST_CSV, TINYSHAKESPEARE)
+    spec.name: spec
+    for spec in (DIGITS, MNIST, FASHION_MNIST, CIFAR10, MNIST_CSV, TINYSHAKESPEARE, ISBI2012_EM)
 }
 
 

@@ -47,13 +47,22 @@ def dataset_status(name: str, data_dir: str | os.PathLike[str] | None = None) ->
     if folder is None:
         target = fetch_folder(spec, data_root)
         missing = tuple(missing_files(spec, target))
-        return DatasetStatus(name, False, target, f"missing: {', '.join(missing)}", missing)
+        return DatasetStatus(name, False, target, f"missing: {name_list(missing)}", missing)
     detail = "complete"
     if spec.name == "cifar10":
         present = present_train_batches(folder)
         if len(present) < len(CIFAR10_TRAIN_BATCHES):
             detail = f"subset: training batches {', '.join(present)} only"
     return DatasetStatus(name, True, folder, detail)
+
+
+def name_list(names, shown: int = 6) -> str:
+    """``a, b, c`` for a few names; the first `shown` and ``and N more`` for many (the
+    50 files of isbi2012_em)."""
+    names = list(names)
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def placement_hint(spec: DatasetSpec, data_root: Path) -> str:
@@ -73,7 +82,7 @@ def missing_dataset_error(spec: DatasetSpec, data_dir: str | os.PathLike[str] | 
     """The DataError for "dataset not found": where we looked and what to do next."""
     data_root = resolve_data_dir(data_dir)
     target = fetch_folder(spec, data_root)
-    missing = ", ".join(missing_files(spec, target))
+    missing = name_list(missing_files(spec, target))
     looked_in = ", ".join(str(data_root / relative) for relative in spec.folders)
     hint = placement_hint(spec, data_root)
     if spec.downloadable:

@@ -9,6 +9,8 @@ What can be checked differs by dataset, and the report says which check was made
 - mnist-csv: no published checksums exist; structure only.
 - digits: part of the installed scikit-learn; structure only.
 - tinyshakespeare: sha256 of the text file's bytes, against the registry.
+- isbi2012_em: sha256 of each training image's and mask's bytes, against the registry (the
+  unlabelled test images are not used, so not checked).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def verify_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) ->
         _verify_cifar(spec, folder, report)
     elif spec.file_format == "csv":
         _verify_csv(spec, folder, report)
-    elif spec.file_format == "text":
+    elif spec.file_format in ("text", "image-masks"):
         _verify_text(spec, folder, report)
     return report
 
@@ -169,6 +171,7 @@ def _verify_idx(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:
 
 
 def _verify_text(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:
+    """Files checked by the sha256 of their bytes: a text corpus, or image/mask PNGs."""
     remedy = damaged_file_remedy(spec)
     for dataset_file in spec.files:
         path = locate_file(folder, dataset_file)
@@ -192,8 +195,17 @@ def _verify_text(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:
                 path,
             )
         )
-    if report.ok:
+    if not report.ok:
+        return
+    if spec.file_format == "text":
         report.summary = "one text file; the last 10% of it is the validation text"
+    else:
+        pairs = len(spec.files) // 2
+        channels, height, width = spec.image_shape
+        report.summary = (
+            f"{pairs} image/mask pairs of {channels}x{height}x{width}; "
+            f"{spec.default_val_size} held out for validation, no test split"
+        )
 
 
 def _verify_cifar(spec: DatasetSpec, folder: Path, report: VerifyReport) -> None:

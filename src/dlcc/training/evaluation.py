@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from dlcc.atomic import write_text_atomic
+from dlcc.errors import DataError
 from dlcc.runs import SavedRun
 from dlcc.training.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from dlcc.training.config import config_from_dict
@@ -44,6 +45,12 @@ def evaluate_torch_run(
     state = load_checkpoint(path)
     torch_device = pick_device(device)
     task, data = load_task_data(config)
+    if len(getattr(data, split)) == 0:
+        others = [name for name in ("test", "val", "train") if len(getattr(data, name))]
+        raise DataError(
+            f"{run.root}: the {split} split of {config.data.dataset} holds no images, so "
+            f"there is nothing to evaluate; choose another with --split ({', '.join(others)})"
+        )
     model = build_network(config, data, task).to(torch_device)
     load_model_weights(model, state, path, config.model.name)
     result = evaluate_split(

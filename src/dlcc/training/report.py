@@ -44,7 +44,12 @@ def finish_run(
     command,
     session_seconds: float,
 ) -> dict:
-    """Test the best weights (the last without a validation split), report, write metrics."""
+    """Test the best weights (the last without a validation split), report, write metrics.
+
+    An empty test split (a dataset whose test images are unlabelled) is not evaluated: the
+    test_* entries of metrics.json are null and test_samples is 0; the task's report is
+    then of the validation split, and `report_split` in metrics.json says which it was.
+    """
     from dlcc import plots
     from dlcc.models import count_parameters
 
@@ -52,9 +57,17 @@ def finish_run(
     if run.best.is_file() and len(data.val):
         load_model_weights(model, load_checkpoint(run.best), run.best, config.model.name)
         test_checkpoint = "best"
-    reporter = task.reporter(data)
-    test = evaluate_split(model, data, "test", task, config, device, autocast, reporter)
-    extra = reporter.write(run.root)
+    # The task's report (plots, per-image figures) is of the test split; a dataset without
+    # one (isbi2012_em: its test images are unlabelled) reports on the validation split.
+    report_split = "test" if len(data.test) else "val" if len(data.val) else None
+    test = {"loss": None, **dict.fromkeys(task.metric_names), "samples": 0}
+    extra = {}
+    if report_split is not None:
+        reporter = task.reporter(data)
+        result = evaluate_split(model, data, report_split, task, config, device, autocast, reporter)
+        extra = {f"{report_split}_{key}": value for key, value in reporter.write(run.root).items()}
+        if report_split == "test":
+            test = result
     history, tracker = state.history, state.tracker
     if len(history):
         plots.plot_history(history.to_dict(), run.root / "history.png")
@@ -73,6 +86,7 @@ def finish_run(
         "parameters": count_parameters(model),
         **{f"test_{name}": test[name] for name in ("loss", *task.metric_names)},
         "test_samples": test["samples"],
+        "report_split": report_split,
         **extra,
         "model": config.model.name,
         "dataset": config.data.dataset,
@@ -86,7 +100,10 @@ def finish_run(
         if (run.root / name).is_file():
             logger.log_artifact(run.root / name)
     write_metrics(run, metrics)  # last: marks the run finished
-    summary = ", ".join(f"test {name} {test[name]:.4f}" for name in task.metric_names)
+    if test["samples"]:
+        summary = ", ".join(f"test {name} {test[name]:.4f}" for name in task.metric_names)
+    else:
+        summary = "no test split, so no test metrics (null in metrics.json)"
     print(f"{summary} (best epoch {tracker.best_epoch}); run directory {run.root}")
     return metrics
 

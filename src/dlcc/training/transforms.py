@@ -157,30 +157,40 @@ class RandomCrop:
                 "more padding."
             )
         top, left = self.sample_offsets(batch_size, max_top, max_left, generator)
-        channels, padded_width = batch.shape[1], padded.shape[3]
-        # Flat index of every output pixel in its padded image: one gather crops the whole
-        # batch. Pixel (i, j) of window n is pixel (top[n] + i, left[n] + j) of image n.
-        device = batch.device
-        rows = top.to(device)[:, None, None] + torch.arange(crop_height, device=device)[:, None]
-        cols = left.to(device)[:, None, None] + torch.arange(crop_width, device=device)
-        index = (rows * padded_width + cols).flatten(1)  # (N, h * w)
-        if _is_channels_last(padded):
-            # gather whole pixels (all C values side by side in memory)
-            pixels = padded.permute(0, 2, 3, 1).flatten(1, 2)  # (N, Hp * Wp, C), a view
-            windows = pixels.gather(1, index[:, :, None].expand(-1, -1, channels))
-            windows = windows.view(batch_size, crop_height, crop_width, channels)
-            windows = windows.permute(0, 3, 1, 2)  # (N, C, h, w), channels_last
-        else:
-            planes = padded.flatten(2)  # (N, C, Hp * Wp), a view
-            windows = planes.gather(2, index[:, None, :].expand(-1, channels, -1))
-            windows = windows.view(batch_size, channels, crop_height, crop_width)
-        return _like(windows, batch)  # (N, C, h, w)
+        return _like(crop_windows(padded, top, left, (crop_height, crop_width)), batch)
 
     def __repr__(self) -> str:
         return (
             f"RandomCrop(size={self.size}, padding={self.padding}, "
             f"padding_mode={self.padding_mode!r})"
         )
+
+
+def crop_windows(
+    batch: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
+    """Window n of ``size`` = (h, w) at (top[n], left[n]) of image n, for every n at once.
+
+    batch (N, C, H, W), top and left (N,) integer tensors (any device) -> (N, C, h, w),
+    channels_last when `batch` is. The windows must lie inside the images.
+    """
+    batch_size, channels, _, width = batch.shape
+    crop_height, crop_width = size
+    # Flat index of every output pixel in its image: one gather crops the whole batch.
+    # Pixel (i, j) of window n is pixel (top[n] + i, left[n] + j) of image n.
+    device = batch.device
+    rows = top.to(device)[:, None, None] + torch.arange(crop_height, device=device)[:, None]
+    cols = left.to(device)[:, None, None] + torch.arange(crop_width, device=device)
+    index = (rows * width + cols).flatten(1)  # (N, h * w)
+    if _is_channels_last(batch):
+        # gather whole pixels (all C values side by side in memory)
+        pixels = batch.permute(0, 2, 3, 1).flatten(1, 2)  # (N, H * W, C), a view
+        windows = pixels.gather(1, index[:, :, None].expand(-1, -1, channels))
+        windows = windows.view(batch_size, crop_height, crop_width, channels)
+        return windows.permute(0, 3, 1, 2)  # (N, C, h, w), channels_last
+    planes = batch.flatten(2)  # (N, C, H * W), a view
+    windows = planes.gather(2, index[:, None, :].expand(-1, channels, -1))
+    return windows.view(batch_size, channels, crop_height, crop_width)  # (N, C, h, w)
 
 
 class RandomHorizontalFlip:
@@ -342,18 +352,27 @@ def build_transforms(spec: Sequence | None) -> Compose | None:
     (``{"random_crop": {"padding": 4}}``; ``{"hflip": None}`` is the same as ``"hflip"``).
     Raises TransformError, naming the entry and the valid choices, for anything else.
     """
+    transforms = build_entries(spec, TRANSFORMS, "[{random_crop: {padding: 4}}, hflip]")
+    return Compose(transforms) if transforms else None
+
+
+def build_entries(spec: Sequence | None, registry: dict, example: str) -> list | None:
+    """The transforms a recipe's list names, built from ``registry`` (name -> class).
+
+    The one parser of the ``augment:`` format, for `build_transforms` and the paired
+    (dense-task) transforms; `example` is a valid list shown when `spec` is not a list.
+    """
     if spec is None:
         return None
     if isinstance(spec, str | dict) or not isinstance(spec, Sequence):
         raise TransformError(
-            f"augment: expected a list of transforms, received {spec!r}. "
-            f"Write e.g. [{{random_crop: {{padding: 4}}}}, hflip]."
+            f"augment: expected a list of transforms, received {spec!r}. Write e.g. {example}."
         )
-    transforms = [_build_one(entry, index) for index, entry in enumerate(spec)]
-    return Compose(transforms) if transforms else None
+    return [_build_one(entry, index, registry) for index, entry in enumerate(spec)]
 
 
-def _build_one(entry, index: int):
+def _build_one(entry, index: int, registry: dict):
+    names = ", ".join(sorted(registry))
     where = f"augment[{index}]"
     if isinstance(entry, str):
         name, options = entry, {}
@@ -363,14 +382,14 @@ def _build_one(entry, index: int):
     else:
         raise TransformError(
             f"{where}: expected a name or a one-key mapping {{name: {{option: value}}}}, "
-            f"received {entry!r}. Valid names: {', '.join(transform_names())}."
+            f"received {entry!r}. Valid names: {names}."
         )
-    if name not in TRANSFORMS:
+    if name not in registry:
         raise TransformError(
-            f"{where}: unknown transform {name!r}{did_you_mean(str(name), TRANSFORMS)}. "
-            f"Valid names: {', '.join(transform_names())}."
+            f"{where}: unknown transform {name!r}{did_you_mean(str(name), registry)}. "
+            f"Valid names: {names}."
         )
-    transform_class = TRANSFORMS[name]
+    transform_class = registry[name]
     parameters = inspect.signature(transform_class).parameters
     if not isinstance(options, dict):
         raise TransformError(

@@ -31,7 +31,8 @@ class Reporter(Protocol):
         """One batch: inputs as the model saw them, float32 outputs, targets (all on CPU)."""
 
     def write(self, run_dir: Path) -> dict[str, Any]:
-        """Write plots and JSON into run_dir; returns extra figures for metrics.json."""
+        """Write plots and JSON into run_dir; returns extra figures for metrics.json (named
+        without a split: finish_run prefixes the split reported on, e.g. test_boundary_f1_x)."""
 
 
 class Task:

@@ -183,7 +183,7 @@ class SegmentationReport:
         if self.kept:
             plot_panel(self.kept, run_dir / "segmentation_panel.png")
         boundary = f"boundary_f1_{metric_label(self.classes[self.boundary_class])}"
-        return {f"test_{boundary}": mean[boundary]} if boundary in mean else {}
+        return {boundary: mean[boundary]} if boundary in mean else {}  # the per-image mean
 
 
 def plot_panel(rows, path: Path) -> None:
