@@ -50,7 +50,8 @@ def test_soft_dice_matches_the_formula(classes):
 def test_one_logit_is_the_same_as_two_logits_zero_and_z():
     logits, labels = random_case(2)
     two = torch.cat([torch.zeros_like(logits), logits], dim=1)  # softmax([0, z]) = sigmoid(z)
-    assert soft_dice_loss(logits, labels).item() == pytest.approx(soft_dice_loss(two, labels).item())
+    expected = soft_dice_loss(two, labels).item()
+    assert soft_dice_loss(logits, labels).item() == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("classes", [2, 3])
@@ -122,7 +123,7 @@ def test_a_loss_of_your_own_by_dotted_path(tmp_path, monkeypatch):
     assert build_loss("my_losses_for_test:plain")(logits, labels) == logits.sum()
     with pytest.raises(LossError, match="takes no loss_options"):
         build_loss("my_losses_for_test:plain", {"x": 1})
-    with pytest.raises(LossError, match="has no 'Tverski'.*did you mean 'Tversky'"):
+    with pytest.raises(LossError, match=r"has no 'Tverski'.*did you mean 'Tversky'"):
         build_loss("my_losses_for_test:Tverski")
     with pytest.raises(LossError, match="cannot import module 'no_such_losses'"):
         build_loss("no_such_losses:Loss")

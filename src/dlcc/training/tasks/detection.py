@@ -178,7 +178,8 @@ class DetectionReport:
         from dlcc.segmentation.detection import detection_scores
 
         probabilities = torch.sigmoid(outputs.float()[:, 0]).numpy()
-        for index, (heatmap, truth) in enumerate(zip(probabilities, targets[:, 0].numpy(), strict=True)):
+        truths = targets[:, 0].numpy()
+        for index, (heatmap, truth) in enumerate(zip(probabilities, truths, strict=True)):
             predicted, _ = self.task.peaks(heatmap)
             centres, _ = heatmap_peaks(truth, 1, 0.999)
             scores = detection_scores(predicted, centres, self.task.tolerance)

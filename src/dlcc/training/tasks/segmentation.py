@@ -177,9 +177,7 @@ class SegmentationReport:
                 for key in self.per_image[0]
             }
         document = {"per_image": self.per_image, "mean": mean}
-        write_text_atomic(
-            run_dir / "per_image_scores.json", json.dumps(document, indent=1) + "\n"
-        )
+        write_text_atomic(run_dir / "per_image_scores.json", json.dumps(document, indent=1) + "\n")
         if self.kept:
             plot_panel(self.kept, run_dir / "segmentation_panel.png")
         boundary = f"boundary_f1_{metric_label(self.classes[self.boundary_class])}"
