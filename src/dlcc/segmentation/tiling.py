@@ -6,7 +6,8 @@ of 16. So the image is cut into tiles of ``tile x tile`` pixels that overlap by
 ``overlap``; the last tile of a row or column is aligned to the image's border. Each
 tile's output (after its activation: probabilities blend, logits do not) is weighted by a
 smooth window that is high in the tile's centre and low, but never zero, at its edges,
-where a convolution's zero padding makes outputs less reliable. Weighted sums and the
+where a convolution's zero padding makes outputs less reliable (an edge on the image's own
+border keeps full weight: no neighbour covers it). Weighted sums and the
 weights are accumulated in two full-size float32 arrays, (K, H, W) and (H, W), and
 divided at the end: those are the only full-size arrays besides the image itself.
 
@@ -24,10 +25,10 @@ import torch
 ACTIVATIONS = ("sigmoid", "softmax", None)
 # Every tile side is a multiple of this, so a U-Net's poolings divide it evenly.
 SIDE_MULTIPLE = 16
-# The blending window's lowest value (at a tile's edge), relative to its centre's 1.0:
-# low enough that a neighbour's centre wins, high enough that the image's own border,
-# seen only by a tile's edge, is never divided by ~0.
-WINDOW_FLOOR = 0.05
+# The blending window's lowest value (at a tile's edge inside the image), relative to its
+# centre's 1.0: a neighbour's centre wins there. Edges on the image's border keep weight 1
+# (see blend_window); the floor only keeps every weight > 0 (tiles that abut, overlap 0).
+WINDOW_FLOOR = 1e-3
 # The four flips of test-time augmentation, as the tensor dims to flip: none, h, v, hv.
 FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 
@@ -45,14 +46,31 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def blend_window(height: int, width: int, floor: float = WINDOW_FLOOR) -> np.ndarray:
-    """(height, width) float32: a separable raised cosine from `floor` (edges) to 1 (centre)."""
+def blend_window(
+    height: int,
+    width: int,
+    floor: float = WINDOW_FLOOR,
+    borders: tuple[bool, bool, bool, bool] = (False, False, False, False),
+) -> np.ndarray:
+    """(height, width) float32: a separable raised cosine from `floor` (edges) to 1 (centre).
 
-    def one_axis(length: int) -> np.ndarray:
+    `borders` (top, bottom, left, right) flattens that side to 1 from the centre out: a
+    tile's edge on the image's border has no neighbour to hand over to, so it keeps full
+    weight there instead of being divided by a small number.
+    """
+    top, bottom, left, right = borders
+
+    def one_axis(length: int, flat_start: bool, flat_end: bool) -> np.ndarray:
         positions = (np.arange(length, dtype=np.float64) + 0.5) / length  # (length,) in (0, 1)
-        return floor + (1.0 - floor) * np.sin(np.pi * positions) ** 2
+        window = floor + (1.0 - floor) * np.sin(np.pi * positions) ** 2
+        if flat_start:
+            window[: length // 2] = 1.0
+        if flat_end:
+            window[length // 2 :] = 1.0
+        return window
 
-    return np.outer(one_axis(height), one_axis(width)).astype(np.float32)
+    rows, columns = one_axis(height, top, bottom), one_axis(width, left, right)
+    return np.outer(rows, columns).astype(np.float32)
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -161,8 +179,21 @@ def predict_tiled(
         for row in tile_starts(padded_height, tile_height, overlap)
         for column in tile_starts(padded_width, tile_width, overlap)
     ]
-    window = blend_window(tile_height, tile_width)  # (th, tw)
-    weight_tensor = torch.from_numpy(window).to(device)
+    windows: dict[tuple[bool, ...], tuple[np.ndarray, torch.Tensor]] = {}
+
+    def window_of(row: int, column: int) -> tuple[np.ndarray, torch.Tensor]:
+        """The (th, tw) window of the tile at (row, column), as an array and on `device`."""
+        borders = (
+            row == 0,
+            row + tile_height == padded_height,
+            column == 0,
+            column + tile_width == padded_width,
+        )
+        if borders not in windows:  # at most 16 kinds of tile
+            window = blend_window(tile_height, tile_width, borders=borders)
+            windows[borders] = (window, torch.from_numpy(window).to(device))
+        return windows[borders]
+
     weights = np.zeros((padded_height, padded_width), dtype=np.float32)  # (H', W')
     sums: np.ndarray | None = None  # (K, H', W'), allocated once K is known
 
@@ -185,15 +216,19 @@ def predict_tiled(
                         f"predict_tiled: a dense model must keep a tile's size: input "
                         f"{tuple(batch.shape)} gave output {tuple(outputs.shape)}"
                     )
-                weighted = (outputs * weight_tensor).cpu().numpy()  # (B, K, th, tw)
+                tile_windows = [window_of(row, column) for row, column in batch_corners]
+                on_device = torch.stack([tensor for _, tensor in tile_windows])  # (B, th, tw)
+                weighted = (outputs * on_device[:, None]).cpu().numpy()  # (B, K, th, tw)
                 if sums is None:
                     sums = np.zeros((outputs.shape[1], padded_height, padded_width), np.float32)
-                for (row, column), tile_output in zip(batch_corners, weighted, strict=True):
+                for (row, column), tile_output, (window, _) in zip(
+                    batch_corners, weighted, tile_windows, strict=True
+                ):
                     sums[:, row : row + tile_height, column : column + tile_width] += tile_output
                     weights[row : row + tile_height, column : column + tile_width] += window
     finally:
         model.train(was_training)
-    sums /= weights  # every pixel is covered by at least one window >= WINDOW_FLOOR**2
+    sums /= weights  # every pixel is covered by at least one window >= WINDOW_FLOOR**2 > 0
     if sums.shape[1:] != (height, width):
         return np.ascontiguousarray(sums[:, :height, :width])  # the padding cropped off
     return sums
