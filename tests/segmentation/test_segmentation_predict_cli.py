@@ -23,7 +23,7 @@ from dlcc.training.config import load_recipe
 from dlcc.training.data import load_data
 
 
-def make_pairs(folder: Path, count: int = 30, size: int = 32, seed: int = 0) -> Path:
+def make_pairs(folder: Path, count: int = 20, size: int = 32, seed: int = 0) -> Path:
     """image/mask PNG pairs: noisy images, each with one brighter disc (the mask)."""
     rng = np.random.default_rng(seed)
     (folder / "images").mkdir(parents=True)
@@ -53,11 +53,11 @@ def disc_picture(height: int, width: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """(run_dir, pairs folder): segmentation_smoke, 2 epochs on 30 pairs of 32x32."""
+    """(run_dir, pairs folder): segmentation_smoke, 6 epochs on 20 pairs of 32x32."""
     root = tmp_path_factory.mktemp("segment")
     pairs = make_pairs(root / "pairs")
     run = root / "run"
-    overrides = ["--set", f"data.path={pairs}", "--set", "train.epochs=2"]
+    overrides = ["--set", f"data.path={pairs}", "--set", "train.epochs=6"]
     status = main(["train", "segmentation_smoke", *overrides, "--out", str(run), "--no-progress"])
     assert status == 0
     return run, pairs

@@ -139,9 +139,7 @@ def _check_numbers(args: argparse.Namespace, low: float, high: float) -> None:
     if args.batch_size < 1:
         raise PredictError(f"--batch-size must be >= 1, received {args.batch_size}")
     if not low <= args.threshold < high:
-        raise PredictError(
-            f"--threshold must be in [{low}, {high}), received {args.threshold}"
-        )
+        raise PredictError(f"--threshold must be in [{low}, {high}), received {args.threshold}")
     if getattr(args, "min_distance", 1) < 1:
         raise PredictError(f"--min-distance must be >= 1, received {args.min_distance}")
 

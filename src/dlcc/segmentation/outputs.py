@@ -164,10 +164,18 @@ def points_overlay(pixels: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def points_csv(points: np.ndarray, scores: np.ndarray) -> str:
-    """Header ``x,y,score``: x the column, y the row (pixels), one line per point."""
+    """Header ``x,y,score``: x the column, y the row (pixels), one line per point.
+
+    Whole-pixel points are written as integers, sub-pixel ones with two decimals.
+    """
+
+    def coordinate(value) -> str:
+        value = float(value)
+        return str(int(value)) if value.is_integer() else f"{value:.2f}"
+
     lines = ["x,y,score"]
     for (row, column), score in zip(np.asarray(points).reshape(-1, 2), scores, strict=True):
-        lines.append(f"{int(round(float(column)))},{int(round(float(row)))},{float(score):.6g}")
+        lines.append(f"{coordinate(column)},{coordinate(row)},{float(score):.6g}")
     return "\n".join(lines) + "\n"
 
 
