@@ -112,8 +112,11 @@ def test_segment_predict_writes_masks_and_overlays_that_match_the_model(trained,
         mask = np.asarray(Image.open(out / f"{name}.png"))
         assert mask.dtype == np.uint8 and mask.shape == size
         assert set(np.unique(mask)) <= {0, 255}
-        overlay = np.asarray(Image.open(out / "overlays" / f"{name}_overlay.png"))
+        overlay = np.asarray(Image.open(out / "overlays" / f"{name}_overlay.png")).astype(int)
         assert overlay.shape == (*size, 3)
+        cell, membrane = overlay[mask == 255], overlay[mask == 0]  # (N, 3) each
+        assert (cell[:, 0] == cell[:, 1]).all() and (cell[:, 1] == cell[:, 2]).all()  # grey
+        assert (membrane[:, 0] > membrane[:, 2]).all()  # class 0 tinted red-orange
     a_mask = np.asarray(Image.open(out / "a.png"))
     np.testing.assert_array_equal(a_mask, np.asarray(Image.open(out / "b16.png")))
     # Oracle: the trained model on the whole 32x48 image (one tile, no padding), normalised

@@ -110,18 +110,23 @@ def read_image(path: Path) -> np.ndarray:
 
 def display_grey(pixels: np.ndarray) -> np.ndarray:
     """(H, W) / (H, W, C) pixels -> (H, W) uint8 for display, stretched 0.5-99.5 percentile."""
-    grey = pixels.astype(np.float32)
-    if grey.ndim == 3:
-        grey = grey[..., :3].mean(axis=-1)
-    low, high = np.percentile(grey, (0.5, 99.5))
+    grey = pixels[..., :3].mean(axis=-1, dtype=np.float32) if pixels.ndim == 3 else pixels
+    step = max(1, int(np.sqrt(grey.size / 1_000_000)))  # percentiles of ~1M pixels suffice
+    low, high = (float(v) for v in np.percentile(grey[::step, ::step], (0.5, 99.5)))
     if high <= low:
         high = low + 1.0
-    return (np.clip((grey - low) / (high - low), 0, 1) * 255).astype(np.uint8)
+    scaled = grey.astype(np.float32)  # (H, W), a copy, worked on in place
+    scaled -= low
+    scaled *= 255.0 / (high - low)
+    np.clip(scaled, 0, 255, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def binary_mask(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     """(1, H, W) P(class 1) -> (H, W) uint8: 255 where P > threshold (class 1), else 0."""
-    return np.where(probabilities[0] > threshold, 255, 0).astype(np.uint8)
+    mask = np.zeros(probabilities.shape[1:], dtype=np.uint8)
+    mask[probabilities[0] > threshold] = 255
+    return mask
 
 
 def label_map(probabilities: np.ndarray) -> np.ndarray:
@@ -133,21 +138,25 @@ def segmentation_overlay(pixels: np.ndarray, mask: np.ndarray, binary: bool) -> 
     """(H, W, 3) uint8: the image in grey, predicted pixels tinted.
 
     Binary masks tint class 0 (0 in the mask: membrane in ISBI 2012); label maps tint every
-    class but 0 (background), one colour per class.
+    class but 0 (background), one colour per class. Built channel by channel in uint8, so a
+    large image costs a few bytes a pixel.
     """
-    grey = display_grey(pixels).astype(np.float32)
-    picture = np.repeat(grey[..., None], 3, axis=-1)  # (H, W, 3)
+    grey = display_grey(pixels)  # (H, W) uint8
+    picture = np.repeat(grey[..., None], 3, axis=-1)  # (H, W, 3) uint8
     if binary:
         layers = [(mask == 0, TINT)]
     else:
         layers = [
-            (mask == label, CLASS_COLOURS[(label - 1) % len(CLASS_COLOURS)])
+            (mask == label, CLASS_COLOURS[(int(label) - 1) % len(CLASS_COLOURS)])
             for label in np.unique(mask)
             if label != 0
         ]
     for where, colour in layers:
-        picture[where] = (1 - TINT_ALPHA) * picture[where] + TINT_ALPHA * np.asarray(colour)
-    return picture.round().astype(np.uint8)
+        tinted = grey[where].astype(np.float32) * (1 - TINT_ALPHA)  # (N,) the selected pixels
+        for channel in range(3):
+            values = tinted + TINT_ALPHA * colour[channel]
+            picture[..., channel][where] = np.rint(values).astype(np.uint8)
+    return picture
 
 
 def points_overlay(pixels: np.ndarray, points: np.ndarray) -> np.ndarray:

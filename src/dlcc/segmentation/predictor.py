@@ -76,9 +76,10 @@ def to_model_input(array: np.ndarray, mean, std, where: str = "the image") -> np
         chw = pixels[None]  # (1, H, W)
     else:
         chw = np.moveaxis(pixels[..., :channels], -1, 0)  # (C, H, W)
-    mean = np.asarray(mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(std, dtype=np.float32)[:, None, None]
-    return np.ascontiguousarray((chw - mean) / std, dtype=np.float32)
+    chw = np.ascontiguousarray(chw, dtype=np.float32)  # its own copy: standardised in place
+    chw -= np.asarray(mean, dtype=np.float32)[:, None, None]
+    chw /= np.asarray(std, dtype=np.float32)[:, None, None]
+    return chw
 
 
 @dataclass
