@@ -284,3 +284,30 @@ def test_detect_predict_writes_points_as_x_y_score(trained, inputs, tmp_path, mo
     )
     assert main(argv) == 0
     assert (out / "c.csv").read_text() == "x,y,score\n5,3,0.75\n"
+
+
+def test_multi_class_masks_are_argmax_indices_and_overlays_tint_non_background():
+    from dlcc.segmentation.outputs import label_map, segmentation_overlay
+
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(3, 6, 7))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=0)
+    labels = label_map(probabilities)
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, np.argmax(logits, axis=0))  # the oracle
+    overlay = segmentation_overlay(np.full((6, 7), 128, np.uint8), labels, binary=False)
+    background = overlay[labels == 0]
+    assert (background == background[:, :1]).all()  # grey where class 0
+    assert not (overlay[labels == 1] == overlay[labels == 1][:, :1]).all()  # tinted
+    assert not np.array_equal(overlay[labels == 1][0], overlay[labels == 2][0])
+
+
+def test_read_image_gives_16_bit_pngs_and_tiffs_as_uint16(tmp_path):
+    from dlcc.segmentation.outputs import read_image
+
+    values = np.array([[0, 1000], [40000, 65535]], dtype=np.uint16)
+    for name in ("deep.png", "deep.tif"):
+        Image.fromarray(values).save(tmp_path / name)
+        pixels = read_image(tmp_path / name)
+        assert pixels.dtype == np.uint16
+        np.testing.assert_array_equal(pixels, values)
