@@ -191,6 +191,12 @@ def _bad_case(name: str, run: Path, inputs: Path, tmp: Path) -> tuple[list[str],
         (tmp / "other").mkdir()
         shutil.copy(inputs / "a.png", tmp / "other" / "a.png")
         return [str(run), good, str(tmp / "other")], "would both write a.png"
+    if name == "bad_tile":
+        return [str(run), good, "--tile", "100"], "--tile must be a multiple of 16"
+    if name == "bad_overlap":
+        return [str(run), good, "--tile", "32", "--overlap", "32"], "--overlap must be in"
+    if name == "bad_threshold":
+        return [str(run), good, "--threshold", "1.5"], "--threshold must be in"
     raise AssertionError(name)
 
 
@@ -203,6 +209,9 @@ BAD_CASES = [
     "no_checkpoint",
     "rgb_for_a_grey_model",
     "same_output_name",
+    "bad_tile",
+    "bad_overlap",
+    "bad_threshold",
 ]
 
 

@@ -44,7 +44,9 @@ def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the folder to write into (created)")
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best")
     parser.add_argument("--tile", type=int, default=256, help="tile side, a multiple of 16")
-    parser.add_argument("--overlap", type=int, default=64, help="pixels shared by tiles")
+    parser.add_argument(
+        "--overlap", type=int, default=None, help="pixels shared by tiles (default: tile / 4)"
+    )
     parser.add_argument(
         "--tta", action="store_true", help="average over the 4 flips (4x slower, smoother)"
     )
@@ -132,6 +134,8 @@ def _check_numbers(args: argparse.Namespace, low: float, high: float) -> None:
 
     if args.tile < SIDE_MULTIPLE or args.tile % SIDE_MULTIPLE:
         raise PredictError(f"--tile must be a multiple of 16, received {args.tile}; try 256")
+    if args.overlap is None:
+        args.overlap = args.tile // 4
     if not 0 <= args.overlap < args.tile:
         raise PredictError(
             f"--overlap must be in [0, --tile={args.tile}), received {args.overlap}; try 64"
