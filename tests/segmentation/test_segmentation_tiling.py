@@ -98,6 +98,13 @@ def test_identity_model_tiles_reproduce_the_image_exactly_at_any_size(seed):
     assert all(b[0] <= 3 and b[2] <= tile and b[3] <= tile for b in model.batches)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 300), (3, 17, 1), (1, 64, 65)])
+def test_identity_model_at_edge_sizes(shape):
+    image = np.random.default_rng(7).normal(size=shape).astype(np.float32)
+    output = predict_tiled(Identity16(), image, tile=64, overlap=16, activation=None)
+    np.testing.assert_allclose(output, image, atol=1e-5)
+
+
 @pytest.mark.parametrize("activation, classes", [("sigmoid", 1), ("softmax", 3), (None, 2)])
 def test_a_pointwise_net_tiled_equals_its_whole_image_output_everywhere(activation, classes):
     rng = np.random.default_rng(classes)
