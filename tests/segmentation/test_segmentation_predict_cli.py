@@ -320,3 +320,17 @@ def test_read_image_gives_16_bit_pngs_and_tiffs_as_uint16(tmp_path):
         pixels = read_image(tmp_path / name)
         assert pixels.dtype == np.uint16
         np.testing.assert_array_equal(pixels, values)
+
+
+def test_help_lists_both_commands_and_explains_the_conventions(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert "segment" in listing and "detect" in listing
+    with pytest.raises(SystemExit):
+        main(["segment", "predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "255 where P(class 1) > --threshold" in text and "argmax class index" in text
+    with pytest.raises(SystemExit):
+        main(["detect", "predict", "--help"])
+    assert "header x,y,score" in " ".join(capsys.readouterr().out.split())
