@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from dlcc.cli_options import add_device_argument, add_progress_argument
 
@@ -220,7 +219,7 @@ def detect_predict_command(args: argparse.Namespace) -> int:
             (path, outputs.points_csv(points, scores), outputs.points_overlay(pixels, points))
         )
     for path, table, overlay in results:
-        outputs.write_text(Path(out) / f"{path.stem}.csv", table)
+        outputs.write_text(out / f"{path.stem}.csv", table)
         outputs.write_png(out / "overlays" / f"{path.stem}_overlay.png", overlay)
     print(f"wrote {len(results)} point list(s) ({total} points) to {out}")
     return 0
