@@ -43,6 +43,7 @@ test: install lint
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/bench_numpy_nn.py --json benchmarks/results/numpy_nn.json
 	$(PY) benchmarks/bench_training.py --ddp --json benchmarks/results/training.json
+	$(PY) benchmarks/bench_segment_predict.py --json benchmarks/results/segment_predict.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

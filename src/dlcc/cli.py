@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "dlcc.numpy_trainer.commands",
     "dlcc.training.commands",
     "dlcc.runs.commands",
+    "dlcc.segmentation.commands",
     "dlcc.course.commands",
 ]
 

@@ -8,7 +8,9 @@ Keys (written by `dlcc.training.state.checkpoint_state`): ``format`` (this modul
 ``scheduler``, ``scaler``, ``epoch`` (epochs completed), ``step``, ``tracker`` (the
 `BestTracker` state: monitor, mode, best value and epoch, early stopping), ``history``
 (`History.to_dict()`), ``rng`` (torch CPU, and CUDA if any), ``config`` (the resolved
-recipe as a dict).
+recipe as a dict), ``data`` (``{"mean", "std", "classes", "in_shape"}``: the training
+split's per-channel statistics the inputs were standardised with; absent in checkpoints
+written before it was added).
 """
 
 from __future__ import annotations

@@ -389,7 +389,7 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
             state.history.stopped_early = state.tracker.stopped_early
             if info.is_main:
                 checkpoint = checkpoint_state(
-                    model, optimizer, scheduler, scaler, state, config, device
+                    model, optimizer, scheduler, scaler, state, config, device, data
                 )
                 last = save_checkpoint(run.last, checkpoint)
                 if improved:

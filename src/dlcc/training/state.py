@@ -25,8 +25,27 @@ class RunState:
     last_checkpoint: str | None = None  # the newest checkpoint on disk, for error messages
 
 
-def checkpoint_state(model, optimizer, scheduler, scaler, state: RunState, config, device):
-    """A plain dict of tensors and numbers: it loads with ``torch.load(weights_only=True)``."""
+def data_summary(data) -> dict:
+    """What prediction needs to know of a `DataBundle`: how inputs were standardised.
+
+    ``{"mean": [C floats], "std": [C floats], "classes": [names], "in_shape": [C, H, W]}``.
+    """
+    return {
+        "mean": [float(value) for value in data.mean],
+        "std": [float(value) for value in data.std],
+        "classes": [str(name) for name in data.classes],
+        "in_shape": [int(size) for size in data.in_shape],
+    }
+
+
+def checkpoint_state(
+    model, optimizer, scheduler, scaler, state: RunState, config, device, data=None
+):
+    """A plain dict of tensors and numbers: it loads with ``torch.load(weights_only=True)``.
+
+    `data` (the run's `DataBundle`) adds ``"data"``: its `data_summary`, so a checkpoint can
+    predict on new images without the training data at hand.
+    """
     rng = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
@@ -44,6 +63,7 @@ def checkpoint_state(model, optimizer, scheduler, scaler, state: RunState, confi
         "history": state.history.to_dict(),
         "rng": rng,
         "config": config.to_dict(),
+        **({"data": data_summary(data)} if data is not None else {}),
     }
 
 
