@@ -4,7 +4,6 @@ normalisation, and the one-line errors that leave nothing written."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import yaml
 from PIL import Image
 
 from dlcc.cli import main
-from dlcc.data.image_masks import _as_chw
+from dlcc.data.image_masks import _as_chw, dtype_scale
 from dlcc.segmentation import commands
 from dlcc.segmentation.predictor import load_predictor, scale_to_unit
 from dlcc.training.checkpoint import FORMAT, load_checkpoint
@@ -92,7 +91,8 @@ def test_scaling_matches_the_training_loader(tmp_path):
         rng.integers(0, 65536, (9, 11), dtype=np.uint16),
         rng.integers(0, 256, (9, 11, 3), dtype=np.uint8),
     ):
-        oracle = _as_chw(array, tmp_path / "x.png")  # (C, H, W), what training saw
+        # (C, H, W): what training saw
+        oracle = _as_chw(array, dtype_scale(array.dtype), tmp_path / "x.png")
         ours = scale_to_unit(array)
         ours = ours[None] if ours.ndim == 2 else np.moveaxis(ours, -1, 0)
         np.testing.assert_array_equal(ours, oracle)
@@ -257,27 +257,9 @@ def test_each_command_refuses_the_other_task(trained, inputs, tmp_path, capsys):
     assert not out.exists()
 
 
-def _stand_in_peaks(heatmap, min_distance, threshold):
-    """Local maxima over a (2 min_distance + 1) square above threshold: (K, 2) rows/cols."""
-    tensor = torch.from_numpy(np.ascontiguousarray(heatmap))[None, None]
-    size = 2 * min_distance + 1
-    peaks = torch.nn.functional.max_pool2d(tensor, size, stride=1, padding=min_distance)
-    keep = ((tensor == peaks) & (tensor > threshold))[0, 0].numpy()
-    points = np.argwhere(keep)
-    return points, heatmap[keep]
-
-
 def test_detect_predict_writes_points_as_x_y_score(trained, inputs, tmp_path, monkeypatch):
-    from dlcc.training import tasks
-    from dlcc.training.tasks import SegmentationTask
-
     run, _ = trained
     detection = _as_detection_run(run, tmp_path / "detection_run")
-    if "detection" not in tasks.TASKS:  # until the detection task is merged
-        stand_in = type("DetectionStandIn", (SegmentationTask,), {"name": "detection"})
-        monkeypatch.setitem(tasks.TASKS, "detection", stand_in)
-    if importlib.util.find_spec("dlcc.segmentation.detection") is None:
-        monkeypatch.setattr(commands, "find_cell_peaks", _stand_in_peaks)
     out = tmp_path / "out"
     argv = ["detect", "predict", str(detection), str(inputs / "c.png"), "--out", str(out)]
     assert main([*argv, "--threshold", "0.5"]) == 0

@@ -55,7 +55,7 @@ CONVERT_HINT = (
 # ---- one file ------------------------------------------------------------------------------
 
 
-def _read_array(path: Path, *, mask: bool) -> tuple[np.ndarray, float]:
+def read_pixels(path: Path, *, mask: bool) -> tuple[np.ndarray, float]:
     """The pixels of `path` as (H, W) or (H, W, C), and the value that means "full scale".
 
     Images in palette or bilevel modes are converted to RGB or grey; a mask keeps its raw
@@ -64,7 +64,7 @@ def _read_array(path: Path, *, mask: bool) -> tuple[np.ndarray, float]:
     try:
         if path.suffix.lower() == ".npy":
             array = np.load(path, allow_pickle=False)
-            return array, _dtype_scale(array.dtype)
+            return array, dtype_scale(array.dtype)
         from PIL import Image
 
         with Image.open(path) as image:
@@ -99,11 +99,11 @@ def _read_array(path: Path, *, mask: bool) -> tuple[np.ndarray, float]:
         return array, 65535.0
     if mode not in ("L", "RGB", "RGBA", "P", "1", "LA", "F") and not mode.startswith("I;16"):
         raise DataError(f"{path}: image mode {mode!r} is not supported; {CONVERT_HINT}")
-    return array, _dtype_scale(array.dtype)
+    return array, dtype_scale(array.dtype)
 
 
 class _SixteenBitColour(Exception):
-    """Raised inside `_read_array` for a 48/64-bit RGB(A) file (Pillow keeps 8 bits)."""
+    """Raised inside `read_pixels` for a 48/64-bit RGB(A) file (Pillow keeps 8 bits)."""
 
 
 def _raw_mode(image) -> str:
@@ -117,7 +117,7 @@ def _raw_mode(image) -> str:
     return args if isinstance(args, str) else ""
 
 
-def _dtype_scale(dtype: np.dtype) -> float:
+def dtype_scale(dtype: np.dtype) -> float:
     if np.issubdtype(dtype, np.integer):
         return float(np.iinfo(dtype).max)
     return 1.0  # float (already scaled) and bool
@@ -222,9 +222,9 @@ def _read_pairs(images_dir: Path, masks_dir: Path) -> tuple[list, list, list]:
         )
     images, labels = [], []
     for path in image_paths:
-        image = _as_chw(*_read_array(path, mask=False), path)  # (C, H, W)
+        image = _as_chw(*read_pixels(path, mask=False), path)  # (C, H, W)
         mask_path = masks[path.stem]
-        mask = _as_label_plane(_read_array(mask_path, mask=True)[0], mask_path)  # (H, W)
+        mask = _as_label_plane(read_pixels(mask_path, mask=True)[0], mask_path)  # (H, W)
         if mask.shape != image.shape[1:]:
             raise DataError(
                 f"{mask_path}: mask is {mask.shape[0]}x{mask.shape[1]} but its image {path.name} "

@@ -85,12 +85,31 @@ def register(commands) -> None:
     )
     _add_common_arguments(find)
     find.add_argument(
-        "--min-distance", type=int, default=4, help="pixels between two peaks (default 4)"
+        "--min-distance",
+        type=int,
+        default=None,
+        help="pixels between two peaks (default: the run's task.options, else 5)",
     )
     find.add_argument(
-        "--threshold", type=float, default=0.3, help="lowest heatmap peak kept (default 0.3)"
+        "--threshold",
+        type=float,
+        default=None,
+        help="lowest heatmap peak kept (default: the run's task.options, else 0.3)",
     )
     find.set_defaults(handler=detect_predict_command)
+
+
+def _peak_settings(args: argparse.Namespace) -> tuple[int, float]:
+    """--min-distance and --threshold, else the values the run was validated with."""
+    from dlcc.runs import read_run
+    from dlcc.training.tasks import DetectionTask
+
+    options = (read_run(args.run_dir).settings.get("task") or {}).get("options") or {}
+    task = DetectionTask(
+        **{key: options[key] for key in ("min_distance", "threshold") if key in options}
+    )
+    min_distance = task.min_distance if args.min_distance is None else args.min_distance
+    return min_distance, task.threshold if args.threshold is None else args.threshold
 
 
 def find_cell_peaks(heatmap, min_distance: int, threshold: float):
@@ -141,9 +160,9 @@ def _check_numbers(args: argparse.Namespace, low: float, high: float) -> None:
         )
     if args.batch_size < 1:
         raise PredictError(f"--batch-size must be >= 1, received {args.batch_size}")
-    if not low <= args.threshold < high:
+    if args.threshold is not None and not low <= args.threshold < high:
         raise PredictError(f"--threshold must be in [{low}, {high}), received {args.threshold}")
-    if getattr(args, "min_distance", 1) < 1:
+    if (getattr(args, "min_distance", None) or 1) < 1 or getattr(args, "min_distance", 1) == 0:
         raise PredictError(f"--min-distance must be >= 1, received {args.min_distance}")
 
 
@@ -210,10 +229,11 @@ def detect_predict_command(args: argparse.Namespace) -> int:
     from dlcc.segmentation import outputs
 
     predictor, out, images = _prepare(args, "detect")
+    min_distance, threshold = _peak_settings(args)
     results = []
     total = 0
     for path, pixels, probabilities in _predict_all(predictor, images, args):
-        points, scores = find_cell_peaks(probabilities[0], args.min_distance, args.threshold)
+        points, scores = find_cell_peaks(probabilities[0], min_distance, threshold)
         total += len(points)
         results.append(
             (path, outputs.points_csv(points, scores), outputs.points_overlay(pixels, points))

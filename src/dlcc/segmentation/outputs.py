@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcc.atomic import atomic_write, write_text_atomic
+from dlcc.errors import DataError
 from dlcc.segmentation.predictor import PredictError
 
 SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy")
@@ -71,32 +72,14 @@ def read_image(path: Path) -> np.ndarray:
     16-bit TIFF/PNG (PIL modes I;16 and I) come back as uint16, palette and 1-bit images as
     8-bit grey or RGB. Raises PredictError for a file that is not a readable image.
     """
-    try:
-        if path.suffix.lower() == ".npy":
-            array = np.load(path, allow_pickle=False)
-        else:
-            from PIL import Image
+    from dlcc.data.image_masks import read_pixels
 
-            with Image.open(path) as image:
-                image.load()
-                if image.mode == "P":
-                    image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-                elif image.mode in ("1", "LA"):
-                    image = image.convert("L")
-                elif image.mode == "CMYK":
-                    image = image.convert("RGB")
-                array = np.asarray(image)
-    except Exception as error:  # PIL.UnidentifiedImageError, OSError, ValueError
-        raise PredictError(
-            f"{path} could not be read as an image ({type(error).__name__}: "
-            f"{str(error)[:120]}); expected a PNG, TIFF, JPEG or .npy image"
-        ) from None
+    try:
+        array, _ = read_pixels(path, mask=False)  # the training loader's reader: one set of rules
+    except DataError as error:
+        raise PredictError(str(error)) from None
     if array.dtype.kind in "iu" and array.dtype not in (np.uint8, np.uint16):
-        if array.size and (array.min() < 0 or array.max() > 65535):
-            raise PredictError(
-                f"{path}: {array.dtype} pixels outside 0..65535; save it as 8- or 16-bit"
-            )
-        array = array.astype(np.uint16)  # PIL's mode I holds 16-bit PNGs
+        array = array.astype(np.uint16)  # PIL's mode I for 16-bit files, range checked there
     elif array.dtype.kind == "f":
         array = array.astype(np.float32)
     elif array.dtype == np.bool_:

@@ -33,11 +33,9 @@ def scale_to_unit(array: np.ndarray) -> np.ndarray:
 
     The training loader's rule (`dlcc.data.image_masks`), so a file predicts as it trained.
     """
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
-    return array.astype(np.float32)
+    from dlcc.data.image_masks import dtype_scale
+
+    return array.astype(np.float32) / np.float32(dtype_scale(array.dtype))
 
 
 def image_channels(array: np.ndarray, where: str = "the image") -> int:
