@@ -108,10 +108,16 @@ def test_dice_metric_hand_worked():
     # class 2: |P| = 1, |T| = 2, both at (2,0): 2*1 / 3
     check_dice("a 3x3 map of 3 classes", pred, truth, 3, [4 / 7, 6 / 8, 2 / 3])
     check_dice("two maps that agree", truth, truth, 3, [1.0, 1.0, 1.0])
-    check_dice("a class predicted nowhere", np.zeros((2, 2), int), np.eye(2, dtype=int), 2, [
-        2 * 2 / 6,
-        0.0,
-    ])
+    check_dice(
+        "a class predicted nowhere",
+        np.zeros((2, 2), int),
+        np.eye(2, dtype=int),
+        2,
+        [
+            2 * 2 / 6,
+            0.0,
+        ],
+    )
 
 
 def test_dice_metric_absent_class_is_one():
@@ -120,6 +126,6 @@ def test_dice_metric_absent_class_is_one():
     # class 0: |P| = 3, |T| = 2, both 2: 4/5; class 1: |P| = 1, |T| = 2, both 1: 2/3;
     # classes 2 and 3 are in neither map: nothing missed, nothing invented, 1.0.
     check_dice("classes 2 and 3 absent from both maps", pred, truth, 4, [4 / 5, 2 / 3, 1, 1])
-    check_dice("one class, everywhere in both", np.zeros((3, 4), int), np.zeros((3, 4), int), 1, [
-        1.0
-    ])
+    check_dice(
+        "one class, everywhere in both", np.zeros((3, 4), int), np.zeros((3, 4), int), 1, [1.0]
+    )

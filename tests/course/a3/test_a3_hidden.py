@@ -12,11 +12,8 @@ from __future__ import annotations
 import numpy as np
 import test_a3_dice as dice_tests
 import test_a3_unet as unet_tests
-import torch
 from a3_helpers import class_indices, randn
 from sklearn.metrics import f1_score
-
-from dlcc.segmentation.metrics import dice_per_class
 
 
 # ---- Part 1 ---------------------------------------------------------------------------------
@@ -48,13 +45,17 @@ def test_dice_loss_smooth_is_respected():
     targets = class_indices((2, 1, 4, 5), 3, seed=91)
     for smooth in (0.5, 1e-3, 10.0):
         dice_tests.check_loss_value(
-            f"soft_dice_loss(smooth={smooth}) of (2, 3, 4, 5) logits", logits, targets,
+            f"soft_dice_loss(smooth={smooth}) of (2, 3, 4, 5) logits",
+            logits,
+            targets,
             smooth=smooth,
         )
     binary = randn(1, 1, 6, 6, seed=92)
     dice_tests.check_loss_gradient(
-        "soft_dice_loss(smooth=0.1) of (1, 1, 6, 6) logits", binary,
-        class_indices((1, 1, 6, 6), 2, seed=93), smooth=0.1,
+        "soft_dice_loss(smooth=0.1) of (1, 1, 6, 6) logits",
+        binary,
+        class_indices((1, 1, 6, 6), 2, seed=93),
+        smooth=0.1,
     )
 
 
@@ -67,7 +68,9 @@ def test_dice_metric_random_maps_match_f1():
         truth = generator.integers(0, classes, size=shape)
         pred = np.where(generator.random(shape) < 0.7, truth, generator.integers(0, classes, shape))
         labels = list(range(classes))
-        expected = f1_score(truth.ravel(), pred.ravel(), labels=labels, average=None,
-                            zero_division=1.0)
-        dice_tests.check_dice(f"random {shape} maps of {classes} classes, case {case}", pred,
-                              truth, classes, expected)
+        expected = f1_score(
+            truth.ravel(), pred.ravel(), labels=labels, average=None, zero_division=1.0
+        )
+        dice_tests.check_dice(
+            f"random {shape} maps of {classes} classes, case {case}", pred, truth, classes, expected
+        )
