@@ -177,10 +177,21 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.in_channels, "UNet")
         x, (height, width) = pad_to_multiple(x, 2**self.depth)
+        # BEGIN SOLUTION unet_forward: encoder with skips, bottleneck, decoder
         skips = [self.stem(x)]  # level 0: (N, w, H, W)
         for down in self.downs:
             skips.append(down(skips[-1]))  # level l: (N, w 2^l, H / 2^l, W / 2^l)
         x = self.dropout(skips.pop())  # the bottleneck
         for up in self.ups:
             x = up(x, skips.pop())
+        # END SOLUTION
+        # BEGIN PROMPT
+        # The encoder: self.stem(x) gives level 0; each module of self.downs takes the
+        # previous level's map and gives the next (half the size, twice the channels).
+        # Keep every level's output in a list: they are the skips.
+        # The bottleneck: the deepest level's map (not a skip), through self.dropout.
+        # The decoder: each module of self.ups takes x and the skip of its size (the
+        # deepest remaining one first): x = up(x, skip). Leave x as (N, w, H, W) for the
+        # head below.
+        # END PROMPT
         return self.head(x)[..., :height, :width]  # (N, num_classes, H, W)
