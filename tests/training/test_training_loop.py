@@ -312,3 +312,15 @@ def test_image_masks_without_a_path_or_with_unpaired_files_is_one_line(tmp_path,
     error = capsys.readouterr().err
     assert status == 2 and "have no mask of the same name" in error and "0.png" in error
     assert not (tmp_path / "b").exists()
+
+
+def test_two_folders_named_on_the_command_line_train_and_one_alone_is_refused(tmp_path, capsys):
+    pairs = make_image_masks(tmp_path / "pairs", count=12, size=16)
+    folders = ["--set", f"data.images={pairs / 'images'}", "--set", f"data.masks={pairs / 'masks'}"]
+    once = ["--set", "train.epochs=1", "--no-progress"]
+    run = tmp_path / "run"
+    assert main(["train", "segmentation_smoke", *folders, *once, "--out", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["test_samples"] > 0
+    alone = ["--set", f"data.images={pairs / 'images'}"]
+    assert main(["train", "segmentation_smoke", *alone, *once, "--out", str(tmp_path / "b")]) == 2
+    assert "data.images and data.masks go together" in capsys.readouterr().err

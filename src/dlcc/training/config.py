@@ -46,6 +46,8 @@ class TaskConfig:
 class DataConfig:
     dataset: str = "digits"  # a name from `dlcc data list`, or image_masks (your own files)
     path: str | None = None  # image_masks: a folder with images/ and masks/ (see dlcc.data)
+    images: str | None = None  # image_masks: a folder of images, with `masks` (paired by name)
+    masks: str | None = None  # image_masks: the folder of their masks
     data_dir: str | None = None  # default: $DLCC_DATA_DIR, else ~/.cache/dlcc
     val_size: int | float | None = None  # images held out for validation; None: dataset default
     batch_size: int = 128  # global batch size (summed over all processes under DDP)

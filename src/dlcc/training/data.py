@@ -123,13 +123,26 @@ def load_data(data: DataConfig, seed: int) -> DataBundle:
     if data.dataset == "image_masks":
         from dlcc.data.image_masks import load_image_masks
 
-        dataset = load_image_masks(data.path, val_size=data.val_size, seed=seed)
-    else:
-        if data.path is not None:
+        if data.path is None and (data.images is None) != (data.masks is None):
             raise ConfigError(
-                f"data.path is for your own files (dataset: image_masks); {data.dataset!r} "
-                "comes from the registry: use data.data_dir for where datasets live"
+                "data.images and data.masks go together: set both (two folders of files "
+                "paired by name), or data.path alone (a folder with images/ and masks/)"
             )
+        dataset = load_image_masks(
+            None if data.images else data.path,
+            images=data.images,
+            masks=data.masks,
+            val_size=data.val_size,
+            seed=seed,
+        )
+    else:
+        for key in ("path", "images", "masks"):
+            if getattr(data, key) is not None:
+                raise ConfigError(
+                    f"data.{key} is for your own files (dataset: image_masks); "
+                    f"{data.dataset!r} comes from the registry: use data.data_dir for where "
+                    "datasets live"
+                )
         dataset = load_dataset(data.dataset, data.data_dir, val_size=data.val_size, seed=seed)
     return DataBundle(
         train=ArrayDataset(dataset.x_train, dataset.y_train),
