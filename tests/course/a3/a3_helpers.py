@@ -193,7 +193,8 @@ def discs(count: int, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torc
 def overfit_discs(images: torch.Tensor, masks: torch.Tensor, steps: int, lr: float) -> dict:
     """The learner's UNet(1, 1, depth=2, width=4) (seed 0) after `steps` Adam steps on the one
     batch, with the learner's Dice loss plus the package's cross-entropy: its losses (in
-    training mode) and its predicted masks (logit > 0, evaluation mode) as int64 data."""
+    training mode), its predicted masks (logit > 0, evaluation mode) as int64 data, and the
+    trained state_dict, so the test can check that a U-Net made those masks."""
     from dlcc.models.unet import UNet
     from dlcc.segmentation.losses import cross_entropy_loss, soft_dice_loss
 
@@ -212,7 +213,8 @@ def overfit_discs(images: torch.Tensor, masks: torch.Tensor, steps: int, lr: flo
     model.eval()
     with torch.no_grad():
         predicted = (model(images) > 0).to(torch.int64)  # (N, 1, H, W)
-    return {"losses": losses, "predicted": predicted}
+    state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    return {"losses": losses, "predicted": predicted, "state": state}
 
 
 def plain_conv(x: torch.Tensor, weight: torch.Tensor, bias=None) -> torch.Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from a3_helpers import discs, overfit_discs
+from test_a3_unet import unet as oracle_unet
 
 
 def foreground_dice(predicted: torch.Tensor, truth: torch.Tensor) -> float:
@@ -26,6 +27,14 @@ def test_unet_overfits_a_few_discs():
     assert shape == (4, 1, 32, 32), (
         "UNet(1, 1, depth=2, width=4) on a (4, 1, 32, 32) batch: expected (4, 1, 32, 32) "
         f"logits, got {shape}"
+    )
+    # The masks must be the trained U-Net's: the oracle forward pass with its weights agrees.
+    state = {name: value.double() for name, value in run["state"].items()}
+    expected = (oracle_unet(images.double(), state, depth=2) > 0).to(torch.int64)
+    agreement = float((expected == predicted).double().mean())
+    assert agreement >= 0.999, (
+        f"the masks returned do not come from the trained UNet's forward pass: the oracle U-Net "
+        f"with its trained weights agrees on {agreement:.1%} of the pixels"
     )
     dice = foreground_dice(predicted, masks)
     first, last = run["losses"][0], run["losses"][-1]
