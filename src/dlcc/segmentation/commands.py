@@ -162,7 +162,8 @@ def _check_numbers(args: argparse.Namespace, low: float, high: float) -> None:
         raise PredictError(f"--batch-size must be >= 1, received {args.batch_size}")
     if args.threshold is not None and not low <= args.threshold < high:
         raise PredictError(f"--threshold must be in [{low}, {high}), received {args.threshold}")
-    if (getattr(args, "min_distance", None) or 1) < 1 or getattr(args, "min_distance", 1) == 0:
+    min_distance = getattr(args, "min_distance", None)  # detect only; None: the run's own
+    if min_distance is not None and min_distance < 1:
         raise PredictError(f"--min-distance must be >= 1, received {args.min_distance}")
 
 

@@ -158,8 +158,8 @@ def load_predictor(
     registry's datasets live, needed only for that fallback.
     """
     from dlcc.runs import read_run
-    from dlcc.training.checkpoint import CheckpointError, load_checkpoint, load_model_weights
-    from dlcc.training.config import config_from_dict
+    from dlcc.training.checkpoint import load_model_weights
+    from dlcc.training.evaluation import read_saved_checkpoint
     from dlcc.training.setup import build_network, pick_device
     from dlcc.training.tasks import build_task
 
@@ -168,17 +168,7 @@ def load_predictor(
         raise PredictError(
             f"{run_dir} is a {saved.kind} run; prediction needs a run of `dlcc train` (torch)"
         )
-    run = saved.run
-    config = config_from_dict(saved.settings, str(run.config))
-    if data_dir:
-        config.data.data_dir = data_dir
-    path = run.checkpoint(checkpoint)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path} does not exist: the run has not finished an epoch yet"
-            + (", or pass --checkpoint last" if checkpoint == "best" else "")
-        )
-    state = load_checkpoint(path)
+    config, path, state = read_saved_checkpoint(saved, checkpoint, data_dir)
     summary = _data_summary(state, config, path)
     # build_task and build_network read only these fields of a DataBundle.
     data = SimpleNamespace(

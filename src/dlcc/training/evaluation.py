@@ -18,6 +18,24 @@ from dlcc.training.setup import autocast_factory, build_network, pick_device
 from dlcc.training.tasks import load_task_data
 
 
+def read_saved_checkpoint(saved: SavedRun, checkpoint: str, data_dir: str | None = None):
+    """(config, path, state): a torch run's resolved settings and checkpoints/{checkpoint}.pt.
+
+    `data_dir` replaces where the run's data are looked for. A checkpoint that does not
+    exist yet is a CheckpointError that says why and what to pass instead.
+    """
+    config = config_from_dict(saved.settings, str(saved.run.config))
+    if data_dir:
+        config.data.data_dir = data_dir
+    path = saved.run.checkpoint(checkpoint)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path} does not exist: the run has not finished an epoch yet"
+            + (", or pass --checkpoint last" if checkpoint == "best" else "")
+        )
+    return config, path, load_checkpoint(path)
+
+
 def evaluate_torch_run(
     saved: SavedRun,
     *,
@@ -31,18 +49,9 @@ def evaluate_torch_run(
     Writes RUN_DIR/eval_{split}_{checkpoint}.json and returns the same dict.
     """
     run = saved.run
-    config = config_from_dict(saved.settings, str(run.config))
-    if data_dir:
-        config.data.data_dir = data_dir
+    config, path, state = read_saved_checkpoint(saved, checkpoint, data_dir)
     config.train.device = device
     config.train.progress = False
-    path = run.checkpoint(checkpoint)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path} does not exist: the run has not finished an epoch yet"
-            + (", or pass --checkpoint last" if checkpoint == "best" else "")
-        )
-    state = load_checkpoint(path)
     torch_device = pick_device(device)
     task, data = load_task_data(config)
     if len(getattr(data, split)) == 0:
