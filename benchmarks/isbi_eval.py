@@ -65,7 +65,34 @@ def validation_files(run_dir: Path) -> list[tuple[Path, Path]]:
     return found
 
 
-def segmentation_figures(run_dir: Path, files, extra: list[str]) -> dict:
+def save_figure(predicted: np.ndarray, truth: np.ndarray, name: str, path: Path) -> None:
+    """The predicted mask and, beside it, its errors: red = membrane predicted where the
+    label has cell, blue = membrane missed. (The EM image itself is not drawn: the figure
+    is the model's output, not the dataset.)"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    errors = np.ones((*truth.shape, 3))
+    errors[(predicted == 0) & (truth == 1)] = (0.85, 0.1, 0.1)
+    errors[(predicted == 1) & (truth == 0)] = (0.1, 0.3, 0.9)
+    figure, axes = plt.subplots(1, 2, figsize=(7, 3.6))
+    axes[0].imshow(predicted, cmap="gray", interpolation="nearest")
+    axes[0].set_title(f"predicted mask, validation image {name}", fontsize=8)
+    axes[1].imshow(errors, interpolation="nearest")
+    wrong = float((predicted != truth).mean())
+    axes[1].set_title(
+        f"errors: {wrong:.1%} of pixels (red: extra, blue: missed membrane)", fontsize=8
+    )
+    for axis in axes:
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def segmentation_figures(run_dir: Path, files, extra: list[str], figure=None) -> dict:
     with tempfile.TemporaryDirectory() as out:
         argv = ["segment", "predict", str(run_dir), *[str(i) for i, _ in files], "--out", out]
         if dlcc([*argv, *extra, "--no-progress"]) != 0:
@@ -76,6 +103,8 @@ def segmentation_figures(run_dir: Path, files, extra: list[str]) -> dict:
             truth = (np.asarray(Image.open(label)) > 127).astype(int)
             row = score_image(predicted, truth, 2, class_names=["membrane", "cell"])
             per_image.append({"image": image.name, **row})
+            if figure is not None and not predicted_all:
+                save_figure(predicted, truth, image.name, figure)
             predicted_all.append(predicted)
             truth_all.append(truth)
     keys = [key for key in per_image[0] if key != "image"]
@@ -123,13 +152,14 @@ def main() -> None:
     parser.add_argument("--detect", type=Path, help="a trained isbi_detect run")
     parser.add_argument("--tta", action="store_true", help="also score flip-averaged masks")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--figure", type=Path, help="a PNG of the first image's mask and errors")
     args = parser.parse_args()
     files = validation_files(args.run_dir)
     result = {
         "machine": platform.processor() or platform.machine(),
         "run_dir": str(args.run_dir),
         "validation_images": [image.name for image, _ in files],
-        "segmentation": segmentation_figures(args.run_dir, files, []),
+        "segmentation": segmentation_figures(args.run_dir, files, [], args.figure),
     }
     if args.tta:
         result["segmentation_tta"] = segmentation_figures(args.run_dir, files, ["--tta"])

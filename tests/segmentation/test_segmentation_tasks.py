@@ -119,3 +119,12 @@ def test_repeat_draws_every_sample_that_many_times_per_epoch():
     assert list(sampler) != order
     ranks = [list(ShardedShuffleSampler(5, 0, rank, 2, repeat=3)) for rank in range(2)]
     assert sorted(ranks[0] + ranks[1]) == sorted(order[:14])  # one dropped: 15 % 2
+
+
+def test_the_detection_task_can_regress_the_heatmap_with_bce_instead():
+    logits = torch.tensor([[[[0.0, 2.0, -1.0]]]])
+    heatmaps = torch.tensor([[[[1.0, 0.5, 0.0]]]])
+    expected = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits), heatmaps)
+    assert DetectionTask(loss="bce").loss(logits, heatmaps).item() == pytest.approx(expected.item())
+    with pytest.raises(ValueError, match="loss must be one of focal, bce"):
+        DetectionTask(loss="mse")

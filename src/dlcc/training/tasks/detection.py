@@ -6,10 +6,11 @@ a Gaussian of `sigma` pixels at each centre, 1.0 exactly at the centre pixel. Th
 predicts heatmap logits (B, 1, H, W); at inference the peaks of the sigmoid above a
 threshold, at least `min_distance` apart, are the detections.
 
-Loss: the penalty-reduced focal loss of CornerNet/CenterNet (Law & Deng 2018; Zhou et
-al. 2019): the centre pixels are positives, and every other pixel a negative whose weight
-(1 - target)**beta shrinks near a centre, so "almost at the centre" is hardly punished;
-it is summed and divided by the number of centres.
+Loss (option `loss`): "focal", the penalty-reduced focal loss of CornerNet/CenterNet (Law
+& Deng 2018; Zhou et al. 2019): the centre pixels are positives, and every other pixel a
+negative whose weight (1 - target)**beta shrinks near a centre, so "almost at the centre"
+is hardly punished; it is summed and divided by the number of centres. Or "bce": binary
+cross-entropy of every pixel against the Gaussian itself (heatmap regression).
 
 Metrics: precision, recall and F1 of the peaks against the true centres, matched one to
 one within `tolerance` pixels (`dlcc.segmentation.detection`), pooled over the split.
@@ -103,8 +104,11 @@ class DetectionTask(Task):
     metric_names = ("f1", "precision", "recall")
     plots = ("detection_examples.png",)
 
+    losses = ("focal", "bce")
+
     def __init__(
         self,
+        loss: str = "focal",
         sigma: float = 3.0,
         object_class: int = 1,
         min_area: int = 20,
@@ -118,6 +122,9 @@ class DetectionTask(Task):
                 f"got sigma={sigma}, tolerance={tolerance}, min_distance={min_distance}, "
                 f"threshold={threshold}"
             )
+        if loss not in self.losses:
+            raise ValueError(f"loss must be one of {', '.join(self.losses)}, got {loss!r}")
+        self.loss_name = loss
         self.sigma, self.object_class, self.min_area = sigma, object_class, min_area
         self.tolerance, self.min_distance, self.threshold = tolerance, min_distance, threshold
 
@@ -136,6 +143,10 @@ class DetectionTask(Task):
         return replace(data, **splits)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "bce":  # regress the heatmap itself: p -> target at every pixel
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                outputs.float(), targets.float()
+            )
         return heatmap_focal_loss(outputs, targets)
 
     def peaks(self, heatmap: np.ndarray):
