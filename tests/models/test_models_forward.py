@@ -48,7 +48,10 @@ def test_every_registered_model_is_covered():
     assert set(DENSE) == set(model_names("dense"))
 
 
-DENSE = {"small_fcn": [{}, {"widths": (4,), "batch_norm": False}]}
+DENSE = {
+    "small_fcn": [{}, {"widths": (4,), "batch_norm": False}],
+    "unet": [{"depth": 2, "width": 4}, {"depth": 1, "width": 2, "residual": True}],
+}
 
 
 @pytest.mark.parametrize("name", sorted(DENSE))

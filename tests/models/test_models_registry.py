@@ -25,8 +25,8 @@ def one_line(error: pytest.ExceptionInfo) -> str:
 
 
 def test_model_names():
-    assert model_names() == ["mlp", "preact_resnet", "resnet20", "small_cnn", "small_fcn"]
-    assert model_names("dense") == ["small_fcn"]
+    assert model_names() == ["mlp", "preact_resnet", "resnet20", "small_cnn", "small_fcn", "unet"]
+    assert model_names("dense") == ["small_fcn", "unet"]
 
 
 @pytest.mark.parametrize(
