@@ -80,6 +80,7 @@ def beats_to_native(
     fs_native: float = 360.0,
     signal: np.ndarray | None = None,
     search_s: float = 0.05,
+    merge: bool = True,
 ) -> np.ndarray:
     """Internal-rate peak indices mapped back to native sample indices, (K,) int64.
 
@@ -88,8 +89,9 @@ def beats_to_native(
     one sample). With the native signal (N,), each is then moved to the main QRS
     extremum: the sample of largest |x - local median| within ±search_s, where the
     local median (the baseline) is taken over ±3 search_s. Indices are clipped to the
-    signal; duplicates created by the refinement are merged (the result stays sorted
-    when the input is).
+    signal; with merge, duplicates created by the refinement are merged (the first
+    kept; the result stays sorted when the input is); without, there is one output per
+    input.
     """
     indices = _check_indices(indices, "beats_to_native")
     up, down = resampling_ratio(fs_native, fs_internal)
@@ -109,6 +111,8 @@ def beats_to_native(
     inner = around[:, baseline_reach - reach : baseline_reach + reach + 1]  # (K, 2r + 1)
     refined = native + np.argmax(np.abs(inner - baseline), axis=1) - reach
     refined = np.clip(refined, 0, len(signal) - 1)
+    if not merge:
+        return refined.astype(np.int64)
     _, first = np.unique(refined, return_index=True)
     return refined[np.sort(first)].astype(np.int64)
 
