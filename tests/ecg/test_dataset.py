@@ -62,3 +62,18 @@ def test_record_100_is_split_in_halves(record_100):
     assert first.length + second.length == round(650000 * 250 / 360)
     assert "mitdb-100-MLII-second" in set(data.test.record)
     assert "mitdb-100-MLII-first" not in set(data.test.record)
+
+
+def test_the_signal_modules_import_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import dlcc.ecg.records, dlcc.ecg.synth, dlcc.ecg.preprocess, "
+        "dlcc.ecg.scoring, dlcc.ecg.classical, dlcc.ecg.dataset; "
+        "print(sorted(m for m in ('torch', 'neurokit2', 'wfdb') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"  # torch never; neurokit2 and wfdb only when used
