@@ -76,8 +76,8 @@ def beats_to_internal(beats: np.ndarray, fs_in: float, fs_out: float = FS) -> np
 
 def beats_to_native(
     indices: np.ndarray,
-    fs_internal: float = FS,
-    fs_native: float = 360.0,
+    fs_internal: float,
+    fs_native: float,
     signal: np.ndarray | None = None,
     search_s: float = 0.05,
     merge: bool = True,
