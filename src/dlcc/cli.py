@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "dlcc.training.commands",
     "dlcc.runs.commands",
     "dlcc.segmentation.commands",
+    "dlcc.ecg.commands",
     "dlcc.course.commands",
 ]
 

@@ -99,6 +99,8 @@ def build_windows(
     train_hop_s: float = 2.0,
     eval_hop_s: float = 4.0,
     sigma_s: float = 0.02,
+    causal: bool = False,
+    target_delay_s: float = 0.0,
     data_dir: str | Path | None = None,
     use_mitdb: bool = True,
 ) -> EcgWindows:
@@ -108,6 +110,11 @@ def build_windows(
     SeedSequence(seed) (train, val, test), so the splits never share a record.
     record_s: each synthetic record's duration. use_mitdb: False to leave record 100
     out even when present. Defaults build in a few seconds.
+    causal: prepare every record as the real-time detector does (`dlcc.ecg.realtime`:
+    linear resampling and running normalisation over the whole record, no per-window
+    normalisation). target_delay_s: the heatmaps' beats are this much after the R-peaks
+    (a causal network answers once it has seen the QRS); the records' `beats` are the
+    delayed ones, as the targets mark them.
     """
     for name, value in (("n_train_records", n_train_records), ("n_val_records", n_val_records),
                         ("n_test_records", n_test_records)):  # fmt: skip
@@ -127,23 +134,28 @@ def build_windows(
     records: dict[str, RecordInfo] = {}
 
     def add(record_id, split, source, fs_native, signal_fs, beats_fs, kinds, hop):
+        if target_delay_s:  # the targets' beats; past the end: dropped
+            beats_fs = beats_fs + round(target_delay_s * FS)
+            inside = beats_fs < len(signal_fs)
+            kinds = kinds[inside] if len(kinds) == len(inside) else kinds
+            beats_fs = beats_fs[inside]
         info = RecordInfo(split, source, float(fs_native), len(signal_fs), beats_fs, kinds)
         records[record_id] = info
-        parts[split].append(_cut(record_id, signal_fs, beats_fs, window, hop, sigma_s))
+        parts[split].append(_cut(record_id, signal_fs, beats_fs, window, hop, sigma_s, causal))
 
     for index in range(n_train_records):
         synth = random_record(train_stream, record_s)
-        signal, beats = _internal(synth.signal, synth.beats, synth.fs)
+        signal, beats = _internal(synth.signal, synth.beats, synth.fs, causal)
         add(f"synth-train-{index:03d}", "train", "synthetic", synth.fs, signal, beats,
             synth.kinds, train_hop)  # fmt: skip
     for index in range(n_val_records):
         synth = random_record(val_stream, record_s, ectopic=True)
-        signal, beats = _internal(synth.signal, synth.beats, synth.fs)
+        signal, beats = _internal(synth.signal, synth.beats, synth.fs, causal)
         add(f"synth-val-{index:03d}", "val", "synthetic", synth.fs, signal, beats,
             synth.kinds, eval_hop)  # fmt: skip
     for index in range(n_test_records):
         synth = random_record(test_stream, record_s, fs=128.0, ectopic=True)
-        signal, beats = _internal(synth.signal, synth.beats, synth.fs)
+        signal, beats = _internal(synth.signal, synth.beats, synth.fs, causal)
         add(f"synth-test128-{index:03d}", "test", "synthetic", synth.fs, signal, beats,
             synth.kinds, eval_hop)  # fmt: skip
 
@@ -158,7 +170,7 @@ def build_windows(
         else:
             for channel in (0, 1):
                 record = read_record(path, channel=channel)
-                signal, beats = _internal(record.signal, record.beats, record.fs)
+                signal, beats = _internal(record.signal, record.beats, record.fs, causal)
                 symbols = record.symbols
                 middle = len(signal) // 2
                 first = beats < middle
@@ -187,17 +199,27 @@ def build_windows(
     )
 
 
-def _internal(signal, beats, fs):
-    """signal (N,) at fs and beats at fs -> (M,) at FS and beats at FS inside [0, M)."""
-    resampled = to_internal(signal, fs)
+def _internal(signal, beats, fs, causal=False):
+    """signal (N,) at fs and beats at fs -> (M,) at FS and beats at FS inside [0, M).
+
+    causal: the real-time detector's preparation (resampled and normalised causally)."""
+    if causal:
+        from dlcc.ecg.realtime import causal_preprocess
+
+        resampled = causal_preprocess(signal, fs)
+    else:
+        resampled = to_internal(signal, fs)
     mapped = beats_to_internal(beats, fs)
     return resampled, mapped[(mapped >= 0) & (mapped < len(resampled))]
 
 
-def _cut(record_id, signal, beats, window, hop, sigma_s):
-    """(x (n, L), y (n, L), ids (n,), starts (n,)) of one record at FS."""
+def _cut(record_id, signal, beats, window, hop, sigma_s, causal=False):
+    """(x (n, L), y (n, L), ids (n,), starts (n,)) of one record at FS.
+
+    causal: the signal is normalised already (running estimates): windows as they are."""
     target = heatmap(beats, len(signal), FS, sigma_s)  # (M,)
-    x = normalise(windows(signal, window, hop, pad="edge")).astype(np.float32)  # (n, L)
+    x = windows(signal, window, hop, pad="edge")  # (n, L)
+    x = (x if causal else normalise(x)).astype(np.float32)
     y = windows(target.astype(np.float64), window, hop, pad="constant").astype(np.float32)
     starts = window_starts(len(signal), window, hop)  # (n,)
     return x, y, np.full(len(x), record_id), starts

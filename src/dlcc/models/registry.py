@@ -16,6 +16,7 @@ from torch import nn
 
 from dlcc.models.cnn import SmallCNN
 from dlcc.models.common import ModelError, positive_int, positive_ints
+from dlcc.models.ecg import BeatNet
 from dlcc.models.fcn import SmallFCN
 from dlcc.models.mlp import MLP
 from dlcc.models.resnet import PreActResNet, resnet20
@@ -29,6 +30,7 @@ class ModelEntry:
     takes_shape: bool  # True: gets in_shape=(C, H, W); False: gets in_channels=C
     summary: str  # one line for listings
     output: str = "classes"  # "classes": (N, num_classes); "dense": (N, num_classes, H, W)
+    inputs: str = "image"  # "image": in_shape (C, H, W); "signal": in_shape (C, T)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -38,6 +40,13 @@ MODELS: dict[str, ModelEntry] = {
     "resnet20": ModelEntry(resnet20, False, "CIFAR ResNet-20 of He et al. (0.27M params)"),
     "small_fcn": ModelEntry(SmallFCN, False, "conv-BN-ReLU blocks at full size, 1x1 head", "dense"),
     "unet": ModelEntry(UNet, False, "U-Net: encoder-decoder with skips, any input size", "dense"),
+    "beatnet": ModelEntry(
+        BeatNet,
+        False,
+        "1-D R-peak detector: conv front end, conv/LSTM/GRU body",
+        "dense",
+        inputs="signal",
+    ),
 }
 
 # Arguments the registry fills in itself; everything else a constructor takes is an option.
@@ -65,8 +74,14 @@ def build_model(
     Raises ModelError, with the valid choices, for an unknown name or option.
     """
     entry = _entry(name)
-    shape = positive_ints(in_shape, f"build_model({name!r}) in_shape (C, H, W)")
-    if len(shape) != 3:
+    layout = "(C, T)" if entry.inputs == "signal" else "(C, H, W)"
+    shape = positive_ints(in_shape, f"build_model({name!r}) in_shape {layout}")
+    if entry.inputs == "signal" and len(shape) != 2:
+        raise ModelError(
+            f"build_model({name!r}): expected in_shape (C, T) of a signal, received "
+            f"{in_shape!r}. Give channels and length, e.g. (1, 2000) for 8 s at 250 Hz."
+        )
+    if entry.inputs == "image" and len(shape) != 3:
         raise ModelError(
             f"build_model({name!r}): expected in_shape (C, H, W), received {in_shape!r}. "
             "Give channels, height and width, e.g. (1, 28, 28) for MNIST."

@@ -119,7 +119,7 @@ def find_cell_peaks(heatmap, min_distance: int, threshold: float):
     return find_peaks(heatmap, min_distance=min_distance, threshold=threshold)
 
 
-NOT_DENSE = ("classification", "language_model")
+NOT_DENSE = ("classification", "language_model", "beats")
 
 
 def _check_task(run_dir: str, command: str) -> None:

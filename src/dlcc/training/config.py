@@ -55,6 +55,7 @@ class DataConfig:
     augment: list = field(default_factory=list)  # training-only, e.g. ["hflip"]
     repeat: int = 1  # draws of each training sample per epoch (random crops differ each time)
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    options: dict = field(default_factory=dict)  # a generated dataset's settings (ecg_beats)
 
 
 @dataclass

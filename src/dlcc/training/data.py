@@ -17,7 +17,7 @@ exactly the single-process global batch (rank r takes positions r, r + W, r + 2W
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -112,6 +112,9 @@ class DataBundle:
     in_shape: tuple[int, ...]  # one input's shape, e.g. (C, H, W)
     mean: list[float]  # per-channel statistics the inputs were standardised with
     std: list[float]
+    # What a dataset says beyond the arrays, for its task's report: ecg_beats gives each
+    # split's window provenance ({"windows": {split: ...}, "records": {...}}).
+    extra: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -120,6 +123,13 @@ class DataBundle:
 
 def load_data(data: DataConfig, seed: int) -> DataBundle:
     """The recipe's data section as three splits, normalised with training statistics."""
+    if data.dataset == ECG_BEATS:
+        return _ecg_beats(data, seed)
+    if data.options:
+        raise ConfigError(
+            f"data.options are for the generated datasets ({ECG_BEATS}); {data.dataset!r} "
+            "takes none: remove data.options"
+        )
     if data.dataset == "image_masks":
         from dlcc.data.image_masks import load_image_masks
 
@@ -152,6 +162,59 @@ def load_data(data: DataConfig, seed: int) -> DataBundle:
         in_shape=tuple(int(size) for size in dataset.x_train.shape[1:]),
         mean=[float(value) for value in dataset.mean],
         std=[float(value) for value in dataset.std],
+    )
+
+
+ECG_BEATS = "ecg_beats"  # windows of synthetic ECG and MIT-BIH record 100 (dlcc.ecg)
+
+
+def _ecg_beats(data: DataConfig, seed: int) -> DataBundle:
+    """ECG windows with beat heatmaps (`dlcc.ecg.dataset.build_windows`), as a DataBundle.
+
+    data.options are build_windows' keyword arguments (n_train_records, window_s, ...);
+    the seed is the run's. `extra` carries each split's window provenance, so the task's
+    report can stitch the windows back into records and score those.
+    """
+    import inspect
+
+    from dlcc.ecg.dataset import build_windows
+
+    allowed = set(inspect.signature(build_windows).parameters) - {"seed", "data_dir"}
+    unknown = sorted(set(data.options) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"data.options for {ECG_BEATS}: unknown {', '.join(map(repr, unknown))}; "
+            f"valid: {', '.join(sorted(allowed))}"
+        )
+    built = build_windows(seed=seed, data_dir=data.data_dir, **data.options)
+    hops = {"train": built.train_hop, "val": built.eval_hop, "test": built.eval_hop}
+    windows = {
+        split: {
+            "record": getattr(built, split).record.tolist(),
+            "start": getattr(built, split).start.tolist(),
+            "hop": hops[split],
+        }
+        for split in ("train", "val", "test")
+    }
+    records = {
+        key: {
+            "length": info.length,
+            "beats": info.beats.tolist(),
+            "source": info.source,
+            "fs_native": info.fs_native,
+            "split": info.split,
+        }
+        for key, info in built.records.items()
+    }
+    return DataBundle(
+        train=ArrayDataset(built.train.x, built.train.y),
+        val=ArrayDataset(built.val.x, built.val.y),
+        test=ArrayDataset(built.test.x, built.test.y),
+        classes=["beat"],
+        in_shape=tuple(int(size) for size in built.train.x.shape[1:]),
+        mean=[0.0],  # every window is normalised on its own (dlcc.ecg.preprocess.normalise)
+        std=[1.0],
+        extra={"windows": windows, "records": records, "note": built.note},
     )
 
 

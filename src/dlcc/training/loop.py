@@ -49,7 +49,6 @@ from dlcc.training.setup import (
 )
 from dlcc.training.state import RunState, checkpoint_state, restore
 from dlcc.training.tasks import Task, load_task_data, monitor_of
-from dlcc.training.transforms import build_augmentation
 
 # Settings that may differ between a run and its resumption (they do not change the result).
 RESUME_FREE = ("train.progress", "data.workers", "data.data_dir", "description")
@@ -309,7 +308,7 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         steps_per_epoch,
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    augment = build_augmentation(config.data.augment, dense=task.dense)
+    augment = task.augmentation(config.data.augment)
 
     state = RunState(
         history=History(task.history_columns()),

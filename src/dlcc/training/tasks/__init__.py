@@ -11,6 +11,7 @@ from dlcc.runs.history import MODES
 from dlcc.suggest import did_you_mean
 from dlcc.training.config import Config, ConfigError
 from dlcc.training.tasks.base import Reporter, Task
+from dlcc.training.tasks.beats import BeatTask
 from dlcc.training.tasks.classification import ClassificationTask
 from dlcc.training.tasks.detection import DetectionTask
 from dlcc.training.tasks.segmentation import SegmentationTask
@@ -19,6 +20,7 @@ TASKS: dict[str, type[Task]] = {
     "classification": ClassificationTask,
     "segmentation": SegmentationTask,
     "detection": DetectionTask,
+    "beats": BeatTask,
 }
 
 

@@ -50,6 +50,13 @@ class Task:
         """The DataBundle as this task trains on it (e.g. masks -> heatmaps); as is by default."""
         return data
 
+    def augmentation(self, spec):
+        """The recipe's ``augment`` list as the loop calls it, ``(inputs, targets, generator)
+        -> (inputs, targets)``, or None; image transforms, paired ones for dense tasks."""
+        from dlcc.training.transforms import build_augmentation
+
+        return build_augmentation(spec, dense=self.dense)
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
