@@ -13,12 +13,14 @@ from dlcc.training.config import Config, ConfigError
 from dlcc.training.tasks.base import Reporter, Task
 from dlcc.training.tasks.classification import ClassificationTask
 from dlcc.training.tasks.detection import DetectionTask
+from dlcc.training.tasks.language_model import LanguageModelTask
 from dlcc.training.tasks.segmentation import SegmentationTask
 
 TASKS: dict[str, type[Task]] = {
     "classification": ClassificationTask,
     "segmentation": SegmentationTask,
     "detection": DetectionTask,
+    "language_model": LanguageModelTask,
 }
 
 
@@ -36,6 +38,9 @@ def build_task(config: Config, data) -> Task:
         options.setdefault("num_classes", len(data.classes))
     if name == "segmentation":
         options.setdefault("classes", list(data.classes))
+    if name == "language_model":
+        options.setdefault("vocab_size", len(data.classes))
+        options.setdefault("vocab", list(data.classes))
     try:
         return TASKS[name](**options)
     except DlccError as error:  # a loss that cannot be found or built
@@ -79,6 +84,7 @@ __all__ = [
     "TASKS",
     "ClassificationTask",
     "DetectionTask",
+    "LanguageModelTask",
     "Reporter",
     "SegmentationTask",
     "Task",
