@@ -146,3 +146,13 @@ def test_dlcc_text_sample_refuses_what_is_not_a_language_model_run(tmp_path, cap
     assert main(["text", "sample", str(run)]) == 2
     error = capsys.readouterr().err
     assert "not a language model" in error and error.count("\n") == 1
+
+
+def test_a_time_budget_stops_the_run_after_the_epoch_that_spends_it(tmp_path, capsys):
+    run = tmp_path / "budget"
+    argv = ["train", "shakespeare_gpt_smoke", "--out", str(run), "--no-progress"]
+    assert main([*argv, "--set", "train.time_budget=0.001"]) == 0
+    assert "time budget of 0.001s spent after epoch 1: stopping" in capsys.readouterr().out
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
+    assert main([*argv, "--set", "train.time_budget=0"]) == 2
+    assert "train.time_budget: expected seconds > 0" in capsys.readouterr().err

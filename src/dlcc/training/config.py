@@ -104,6 +104,9 @@ class TrainConfig:
     overfit_steps: int = 200  # debug: steps for `dlcc train --overfit-batch`
     progress: bool = True  # progress bars (rank 0 only)
     threads: int | None = None  # torch CPU threads; None: PyTorch's default
+    # seconds of training (summed over sessions, validation excluded): no epoch starts that,
+    # at the last epoch's pace, would end past it; None: no limit. Machine-dependent.
+    time_budget: float | None = None
 
 
 @dataclass
@@ -299,6 +302,9 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"train.patience: expected >= 1 or null, got {config.train.patience}")
     if config.task.mode not in (None, "max", "min"):
         raise ConfigError(f"task.mode: expected max, min or null, got {config.task.mode!r}")
+    if config.train.time_budget is not None and not config.train.time_budget > 0:
+        budget = config.train.time_budget
+        raise ConfigError(f"train.time_budget: expected seconds > 0 or null, got {budget}")
     if config.data.stride is not None and config.data.stride < 1:
         raise ConfigError(f"data.stride: expected >= 1 or null, got {config.data.stride}")
     if config.train.grad_clip is not None and config.train.grad_clip <= 0:

@@ -362,6 +362,8 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     started = time.perf_counter()
     try:
         while state.epoch < config.train.epochs and not state.tracker.should_stop:
+            if budget_spent(state.history, config.train.time_budget, info):
+                break
             epoch = state.epoch
             sampler.set_epoch(epoch)
             generator = torch.Generator(device=device).manual_seed(
@@ -425,6 +427,21 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     finally:
         if logger is not None:
             logger.close()
+
+
+def budget_spent(history: History, budget: float | None, info) -> bool:
+    """True when another epoch, at the last one's pace, would take the training seconds of
+    all sessions past train.time_budget."""
+    if budget is None:
+        return False
+    seconds = history["seconds"]
+    projected = sum(seconds) + (seconds[-1] if seconds else 0.0)
+    # rank 0's clock decides for every rank, so that all stop after the same epoch
+    if not distributed.broadcast_flag(projected > budget, info):
+        return False
+    if info.is_main:
+        print(f"time budget of {budget:g}s spent after epoch {len(history)}: stopping")
+    return True
 
 
 def numbers(row: dict) -> dict[str, float]:
