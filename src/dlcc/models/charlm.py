@@ -114,8 +114,10 @@ def causal_self_attention(
     Returns:
         (B, nh, T, hs): for each position, the attention-weighted mean of the values at
         positions <= t, weights ``softmax(q k^T / sqrt(hs))`` over those positions.
+
+    Its body is one self-contained block, ready to be fenced as a solution region when an
+    assignment lists this file (an unlisted fenced file would stop `dlcc course release`).
     """
-    # BEGIN SOLUTION causal_self_attention
     T, head_size = q.shape[-2], q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(head_size)  # (B, nh, T, T)
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)  # j > t
@@ -125,7 +127,6 @@ def causal_self_attention(
     weights = torch.softmax(scores.to(wide), dim=-1).to(q.dtype)  # (B, nh, T, T), rows sum to 1
     weights = nn.functional.dropout(weights, dropout, training=training)
     return weights @ v  # (B, nh, T, hs)
-    # END SOLUTION
 
 
 class CausalSelfAttention(nn.Module):

@@ -38,6 +38,9 @@ class LanguageModelTask(Task):
     mode = "min"
     metric_names = ("accuracy", "bits_per_char")
     plots = ()
+    # `dlcc train --overfit-batch`: rows that start with the same character from a zero state
+    # can need different next characters, so 100% on one batch is not always possible
+    overfit_pass = 0.95
 
     def __init__(
         self,
