@@ -156,3 +156,27 @@ def test_a_time_budget_stops_the_run_after_the_epoch_that_spends_it(tmp_path, ca
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
     assert main([*argv, "--set", "train.time_budget=0"]) == 2
     assert "train.time_budget: expected seconds > 0" in capsys.readouterr().err
+
+
+def test_sequential_data_refuse_ddp_and_too_short_a_text_in_one_line():
+    from dlcc.training.config import ConfigError
+    from dlcc.training.data import train_sampler
+
+    streams = TokenStreams(np.arange(101), streams=4, seq_len=5)
+    assert list(train_sampler(streams, seed=0)) == list(range(20))  # in order, every epoch
+    with pytest.raises(ConfigError, match="its streams are not sharded across ranks"):
+        train_sampler(streams, seed=0, rank=0, world_size=2)
+    with pytest.raises(ConfigError, match="too short for 4 streams of 50 characters"):
+        TokenStreams(np.arange(101), streams=4, seq_len=50)
+
+
+def test_dlcc_text_sample_reads_a_numpy_char_lstm_run_too(tmp_path, capsys):
+    run = tmp_path / "numpy"
+    argv = ["numpy", "train", "--model", "char_lstm", "--dataset", "copy", "--epochs", "1"]
+    assert main([*argv, "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    sample = ["text", "sample", str(run), "--prime", "ab", "--length", "20", "--top-k", "2"]
+    assert main(sample) == 0
+    assert capsys.readouterr().out.startswith("ab")
+    assert main(["numpy", "sample", str(run), "--n", "20", "--top-k", "0"]) == 2
+    assert "--top-k must be >= 1" in capsys.readouterr().err
