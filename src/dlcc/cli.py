@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "dlcc.data.commands",
     "dlcc.numpy_trainer.commands",
     "dlcc.training.commands",
+    "dlcc.text.commands",
     "dlcc.runs.commands",
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",

@@ -1,6 +1,7 @@
 """Resume is exact in full: after a SIGKILL and a resume, the best checkpoint, best_epoch,
 the early-stopping state, the history and every value of metrics.json (times aside)
-equal an uninterrupted run's, for classification and for segmentation.
+equal an uninterrupted run's, for classification, segmentation and the language model
+(with its recurrent state carried between batches).
 
 The classification run monitors val_loss with patience 2 and stops early (at epoch 7 when
 written), and its best epoch is not its last; it is killed after epoch 5 or 6, so a resume
@@ -65,10 +66,25 @@ def _outcome(run_dir):
     return metrics, history, best, last
 
 
-@pytest.mark.parametrize("task", ["classification", "segmentation"])
+# The language model's smoke recipe: streams read in order, the LSTM state carried between
+# batches (reset at each epoch start, so a checkpoint at an epoch's end is enough).
+LANGUAGE_MODEL = {
+    "task": {"name": "language_model"},
+    "data": {"dataset": "copy", "batch_size": 16, "eval_batch_size": 8, "seq_len": 32,
+             "sequential": True},
+    "model": {"name": "char_rnn", "options": {"embedding": 16, "hidden": 32, "dropout": 0.1}},
+    "optim": {"name": "adamw", "lr": 0.01},
+    "schedule": {"name": "onecycle"},
+    "train": {"epochs": 8, "grad_clip": 5.0, "deterministic": True, "threads": 1},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["classification", "segmentation", "language_model"])
 def test_a_killed_run_resumes_to_the_same_best_checkpoint_and_metrics(task, tmp_path):
     if task == "classification":
         recipe, kill_after = CLASSIFICATION, 5
+    elif task == "language_model":
+        recipe, kill_after = LANGUAGE_MODEL, 3
     else:
         data = make_image_masks(tmp_path / "pairs")
         recipe = merged(SEGMENTATION, data={"path": str(data)}, train={"epochs": 8})

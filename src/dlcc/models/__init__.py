@@ -9,10 +9,12 @@ Quick start::
 
 Modules, one idea each: `mlp` (MLP), `cnn` (SmallCNN, depthwise-separable option),
 `resnet` (pre-activation blocks, PreActResNet, resnet20), `registry` (names -> models),
-`common` (ModelError, input checks, He/Xavier init).
+`common` (ModelError, input checks, He/Xavier init), `charlm` (CharRNN, CharGPT: token
+ids (N, T) -> next-token logits (N, T, V)).
 All models accept channels_last inputs and run under torch.autocast.
 """
 
+from dlcc.models.charlm import CharGPT, CharRNN, causal_self_attention
 from dlcc.models.cnn import SmallCNN
 from dlcc.models.common import ModelError, init_weights_
 from dlcc.models.mlp import MLP
@@ -28,11 +30,14 @@ from dlcc.models.resnet import PreActBlock, PreActResNet, resnet20
 __all__ = [
     "MLP",
     "MODELS",
+    "CharGPT",
+    "CharRNN",
     "ModelError",
     "PreActBlock",
     "PreActResNet",
     "SmallCNN",
     "build_model",
+    "causal_self_attention",
     "count_parameters",
     "init_weights_",
     "model_names",

@@ -1,9 +1,13 @@
 """Models by name, so a recipe can say ``model: small_cnn`` with options beside it.
 
     build_model("small_cnn", (3, 32, 32), 10, widths=[32, 64], depthwise=True)
+    build_model("char_gpt", (256,), 65, layers=4)   # tokens: in_shape (T,), 65 characters
 
-Every builder takes the image shape (C, H, W), the number of classes and keyword options;
-the valid options of each name are the keyword arguments of its class or function.
+An entry declares its input kind. Image models take the image shape (C, H, W) and the number
+of classes; token models (``inputs="tokens"``) take in_shape (T,), the sequence length, and
+num_classes = the vocabulary size, which reach the constructor as `vocab_size` (and `context`
+= T, when it has that argument). The valid options of each name are the remaining keyword
+arguments of its class or function.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from dlcc.models.charlm import CharGPT, CharRNN
 from dlcc.models.cnn import SmallCNN
 from dlcc.models.common import ModelError, positive_int, positive_ints
 from dlcc.models.ecg import BeatNet
@@ -27,10 +32,13 @@ from dlcc.suggest import did_you_mean
 @dataclass(frozen=True)
 class ModelEntry:
     constructor: Callable[..., nn.Module]  # the class or function that builds the model
-    takes_shape: bool  # True: gets in_shape=(C, H, W); False: gets in_channels=C
+    takes_shape: bool  # True: gets in_shape=(C, H, W) (tokens: context=T); False: in_channels=C
     summary: str  # one line for listings
-    output: str = "classes"  # "classes": (N, num_classes); "dense": (N, num_classes, H, W)
-    inputs: str = "image"  # "image": in_shape (C, H, W); "signal": in_shape (C, T)
+    output: str = "classes"  # "classes": (N, num_classes); "dense": (N, num_classes, H, W);
+    # "sequence": (N, T, num_classes)
+    inputs: str = "images"  # "images": (N, C, H, W) floats; "signal": (N, C, T) floats;
+    # "tokens": (N, T) int64 ids
+    stateful: bool = False  # forward(x, state) -> (outputs, state): a recurrent state to carry
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -41,20 +49,26 @@ MODELS: dict[str, ModelEntry] = {
     "small_fcn": ModelEntry(SmallFCN, False, "conv-BN-ReLU blocks at full size, 1x1 head", "dense"),
     "unet": ModelEntry(UNet, False, "U-Net: encoder-decoder with skips, any input size", "dense"),
     "beatnet": ModelEntry(
-        BeatNet,
-        False,
-        "1-D R-peak detector: conv front end, conv/LSTM/GRU body",
-        "dense",
+        BeatNet, False, "1-D R-peak detector: conv front end, conv/LSTM/GRU body", "dense",
         inputs="signal",
     ),
-}
+    "char_rnn": ModelEntry(
+        CharRNN, False, "character LSTM/GRU: embedding, stacked cells, linear head",
+        "sequence", inputs="tokens", stateful=True,
+    ),
+    "char_gpt": ModelEntry(
+        CharGPT, True, "character Transformer: causal pre-LayerNorm blocks", "sequence",
+        inputs="tokens",
+    ),
+}  # fmt: skip
 
 # Arguments the registry fills in itself; everything else a constructor takes is an option.
-_SUPPLIED = ("in_shape", "in_channels", "num_classes")
+_SUPPLIED = ("in_shape", "in_channels", "num_classes", "vocab_size", "context")
 
 
 def model_names(output: str | None = None) -> list[str]:
-    """The names ``build_model`` accepts, sorted; `output` keeps "classes" or "dense" ones."""
+    """The names ``build_model`` accepts, sorted; `output` keeps "classes", "dense" or
+    "sequence" ones."""
     return sorted(name for name, entry in MODELS.items() if output in (None, entry.output))
 
 
@@ -65,23 +79,28 @@ def model_options(name: str) -> dict[str, object]:
     return {key: p.default for key, p in parameters.items() if key not in _SUPPLIED}
 
 
-def build_model(
-    name: str, in_shape: tuple[int, int, int], num_classes: int, **options
-) -> nn.Module:
-    """Build model ``name`` for images of shape ``in_shape`` = (C, H, W).
+def build_model(name: str, in_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
+    """Build model ``name`` for inputs of shape ``in_shape``.
 
-    Returns a freshly initialised nn.Module mapping (N, C, H, W) to (N, num_classes).
+    Image models: in_shape (C, H, W); an nn.Module mapping (N, C, H, W) to (N, num_classes)
+    (or (N, num_classes, H, W) for dense ones). Token models: in_shape (T,), num_classes the
+    vocabulary size; (N, T) int64 ids to (N, T, num_classes) logits.
     Raises ModelError, with the valid choices, for an unknown name or option.
     """
     entry = _entry(name)
-    layout = "(C, T)" if entry.inputs == "signal" else "(C, H, W)"
-    shape = positive_ints(in_shape, f"build_model({name!r}) in_shape {layout}")
+    layouts = {"tokens": "(T,)", "signal": "(C, T)", "images": "(C, H, W)"}
+    shape = positive_ints(in_shape, f"build_model({name!r}) in_shape {layouts[entry.inputs]}")
+    if entry.inputs == "tokens" and len(shape) != 1:
+        raise ModelError(
+            f"build_model({name!r}): a token model expects in_shape (T,), the sequence "
+            f"length, received {in_shape!r}. Train it on a text dataset, e.g. tinyshakespeare."
+        )
     if entry.inputs == "signal" and len(shape) != 2:
         raise ModelError(
             f"build_model({name!r}): expected in_shape (C, T) of a signal, received "
             f"{in_shape!r}. Give channels and length, e.g. (1, 2000) for 8 s at 250 Hz."
         )
-    if entry.inputs == "image" and len(shape) != 3:
+    if entry.inputs == "images" and len(shape) != 3:
         raise ModelError(
             f"build_model({name!r}): expected in_shape (C, H, W), received {in_shape!r}. "
             "Give channels, height and width, e.g. (1, 28, 28) for MNIST."
@@ -94,6 +113,10 @@ def build_model(
                 f"build_model({name!r}): unknown option {key!r}{did_you_mean(key, valid)}. "
                 f"Valid options: {', '.join(valid) or 'none'}."
             )
+    if entry.inputs == "tokens":
+        if entry.takes_shape:  # it has a fixed context: the sequence length
+            return entry.constructor(vocab_size=num_classes, context=shape[0], **options)
+        return entry.constructor(vocab_size=num_classes, **options)
     if entry.takes_shape:
         return entry.constructor(in_shape=shape, num_classes=num_classes, **options)
     return entry.constructor(in_channels=shape[0], num_classes=num_classes, **options)

@@ -169,34 +169,80 @@ def evaluate_text(
 # ---- sampling -----------------------------------------------------------------------------
 
 
+def check_sampling(temperature: float, top_k: int | None = None) -> None:
+    """One-line DlccErrors for settings no sampler can use (both tracks call this)."""
+    if not temperature > 0:
+        raise DlccError(
+            f"--temperature must be > 0, got {temperature}: 1 samples the model's own "
+            "distribution, lower is more conservative (0.01 is practically greedy)"
+        )
+    if top_k is not None and top_k < 1:
+        raise DlccError(f"--top-k must be >= 1 (1: always the most likely), got {top_k}")
+
+
+def draw_token(
+    logits: np.ndarray, *, temperature: float, top_k: int | None, rng: np.random.Generator
+) -> int:
+    """One token id from ``softmax(logits / temperature)``, restricted to the `top_k` most
+    likely ids when given (top_k=1 is greedy: the argmax, whatever the rng)."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature  # (V,)
+    if top_k is not None and top_k < len(scaled):
+        if top_k == 1:
+            return int(np.argmax(scaled))
+        kth_largest = np.partition(scaled, -top_k)[-top_k]
+        scaled = np.where(scaled >= kth_largest, scaled, -np.inf)
+    probabilities = softmax(scaled)
+    return int(rng.choice(len(probabilities), p=probabilities / probabilities.sum()))
+
+
+def sample_tokens(
+    step,
+    prime: np.ndarray,
+    length: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """`length` token ids drawn one at a time after reading the ids `prime` (at least one).
+
+    `step(ids (1, T) int64, state) -> (logits of the last position (V,), state)` runs any
+    model, NumPy or torch: it is called once on the prime with state None, then once per
+    drawn id with what it returned. Each id comes from `draw_token`. The same rng seed
+    gives the same text.
+    """
+    check_sampling(temperature, top_k)
+    prime = np.asarray(prime, dtype=np.int64).reshape(1, -1)
+    if prime.size == 0:
+        raise DlccError("sampling needs at least one character to start from (--prime)")
+    logits, state = step(prime, None)
+    drawn = np.empty(length, dtype=np.int64)
+    for index in range(length):
+        drawn[index] = draw_token(logits, temperature=temperature, top_k=top_k, rng=rng)
+        logits, state = step(drawn[index : index + 1].reshape(1, 1), state)
+    return drawn
+
+
 def sample(
     model: CharLSTM,
     prime: np.ndarray,
     length: int,
     *,
     temperature: float = 1.0,
+    top_k: int | None = None,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """`length` token ids drawn one at a time after reading the ids `prime` (at least one).
+    """`length` token ids from the NumPy `model` after `prime` (see `sample_tokens`).
 
-    Each id is drawn from ``softmax(logits / temperature)`` with `rng`: temperature 1 is
-    the model's distribution, lower is more conservative (towards the most likely
-    character; ``1e-3`` is practically greedy), higher more random. The same rng seed gives
-    the same text.
+    Temperature 1 is the model's distribution, lower is more conservative (towards the most
+    likely character; ``1e-3`` is practically greedy), higher more random.
     """
-    if not temperature > 0:
-        raise DlccError(f"--temperature must be > 0, got {temperature}")
-    prime = np.asarray(prime, dtype=np.int64).reshape(1, -1)
-    if prime.size == 0:
-        raise DlccError("sampling needs at least one character to start from (--prime)")
-    logits, state = model.forward(prime)
-    drawn = np.empty(length, dtype=np.int64)
-    for index in range(length):
-        scaled = logits[0, -1].astype(np.float64) / temperature
-        probabilities = softmax(scaled)
-        drawn[index] = rng.choice(len(probabilities), p=probabilities / probabilities.sum())
-        logits, state = model.forward(drawn[index : index + 1].reshape(1, 1), state)
-    return drawn
+
+    def step(ids, state):
+        logits, state = model.forward(ids, state)
+        return logits[0, -1], state
+
+    return sample_tokens(step, prime, length, temperature=temperature, top_k=top_k, rng=rng)
 
 
 # ---- the loop -----------------------------------------------------------------------------

@@ -245,18 +245,28 @@ def train_char_run(
 # ---- sampling and evaluating a saved run -------------------------------------------------
 
 
-def sample_text(model, vocab: list[str], prime: str, length: int, temperature: float, rng) -> str:
+def sample_text(
+    model, vocab: list[str], prime: str, length: int, temperature: float, rng, top_k=None
+) -> str:
     """`prime` followed by `length` sampled characters."""
-    from dlcc.data.text import encode
-    from dlcc.errors import DataError
     from dlcc.numpy_nn.sequence import sample
 
-    try:
-        prime_ids = encode(prime, vocab)
-    except DataError as error:
-        raise DlccError(f"--prime: {error}") from None
-    drawn = sample(model, prime_ids, length, temperature=temperature, rng=rng)
+    prime_ids = encode_prime(prime, vocab)
+    drawn = sample(model, prime_ids, length, temperature=temperature, top_k=top_k, rng=rng)
     return prime + "".join(vocab[int(i)] for i in drawn)
+
+
+def encode_prime(prime: str, vocab: list[str]) -> np.ndarray:
+    """The ids of `prime`; a one-line DlccError naming a character outside the vocabulary."""
+    from dlcc.data.text import encode
+    from dlcc.errors import DataError
+
+    if not prime:
+        raise DlccError("--prime is empty: give at least one character to start from")
+    try:
+        return encode(prime, vocab)
+    except DataError as error:
+        raise DlccError(f"--prime: {error}; use characters of vocab.json") from None
 
 
 def _load_char_run(saved, checkpoint: str):
@@ -286,6 +296,7 @@ def sample_run(
     prime: str = "\n",
     seed: int = 0,
     checkpoint: str = "best",
+    top_k: int | None = None,
 ) -> str:
     """`n` characters from RUN_DIR's checkpoint, after `prime`; the same seed, the same text."""
     from dlcc.runs import read_run
@@ -293,7 +304,8 @@ def sample_run(
     if n < 1:
         raise DlccError(f"--n must be >= 1, got {n}")
     model, vocab, _ = _load_char_run(read_run(run_dir), checkpoint)
-    return sample_text(model, vocab, prime or "\n", n, temperature, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    return sample_text(model, vocab, prime or "\n", n, temperature, rng, top_k=top_k)
 
 
 def evaluate_char_run(saved, *, checkpoint: str, split: str, data_dir=None) -> dict:

@@ -43,6 +43,9 @@ def register(commands) -> None:
         help="below 1: more conservative, above 1: more random (default 0.8)",
     )
     sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
+    sample.add_argument(
+        "--top-k", type=int, default=None, help="draw only among the K most likely characters"
+    )
     sample.add_argument("--seed", type=int, default=0, help="the same seed, the same text")
     sample.add_argument("--checkpoint", choices=["best", "last"], default="best")
     sample.set_defaults(handler=sample_command)
@@ -157,6 +160,7 @@ def sample_command(args: argparse.Namespace) -> int:
             prime=args.prime.replace("\\n", "\n"),
             seed=args.seed,
             checkpoint=args.checkpoint,
+            top_k=args.top_k,
         )
     )
     return 0

@@ -36,7 +36,7 @@ class ConfigError(DlccError):
 
 @dataclass
 class TaskConfig:
-    name: str = "classification"  # classification | segmentation (see dlcc.training.tasks)
+    name: str = "classification"  # classification | segmentation | detection | language_model
     monitor: str | None = None  # the history column that picks "best"; None: the task's own
     mode: str | None = None  # max | min for `monitor`; None: the task's own
     options: dict = field(default_factory=dict)  # passed to the task, e.g. {dice_weight: 1.0}
@@ -56,6 +56,10 @@ class DataConfig:
     repeat: int = 1  # draws of each training sample per epoch (random crops differ each time)
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
     options: dict = field(default_factory=dict)  # a generated dataset's settings (ecg_beats)
+    # Text datasets (tinyshakespeare, copy) only; see dlcc.training.sequence:
+    seq_len: int = 128  # characters per chunk (RNN) or per window (the Transformer's context)
+    sequential: bool = False  # true: batch_size streams read in order, state carried (TBPTT)
+    stride: int | None = None  # windows (sequential false): start every `stride`; None: seq_len
 
 
 @dataclass
@@ -101,6 +105,9 @@ class TrainConfig:
     overfit_steps: int = 200  # debug: steps for `dlcc train --overfit-batch`
     progress: bool = True  # progress bars (rank 0 only)
     threads: int | None = None  # torch CPU threads; None: PyTorch's default
+    # seconds of training (summed over sessions, validation excluded): no epoch starts that,
+    # at the last epoch's pace, would end past it; None: no limit. Machine-dependent.
+    time_budget: float | None = None
 
 
 @dataclass
@@ -279,6 +286,7 @@ def check_config(config: Config) -> None:
         ("train", "epochs"),
         ("train", "accumulate"),
         ("train", "overfit_steps"),
+        ("data", "seq_len"),
     ]
     for section, key in positive:
         value = getattr(getattr(config, section), key)
@@ -295,6 +303,11 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"train.patience: expected >= 1 or null, got {config.train.patience}")
     if config.task.mode not in (None, "max", "min"):
         raise ConfigError(f"task.mode: expected max, min or null, got {config.task.mode!r}")
+    if config.train.time_budget is not None and not config.train.time_budget > 0:
+        budget = config.train.time_budget
+        raise ConfigError(f"train.time_budget: expected seconds > 0 or null, got {budget}")
+    if config.data.stride is not None and config.data.stride < 1:
+        raise ConfigError(f"data.stride: expected >= 1 or null, got {config.data.stride}")
     if config.train.grad_clip is not None and config.train.grad_clip <= 0:
         raise ConfigError(
             f"train.grad_clip: expected a positive number or null, got {config.train.grad_clip}"

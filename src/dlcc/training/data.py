@@ -105,11 +105,11 @@ class ShardedShuffleSampler(Sampler[int]):
 class DataBundle:
     """The three splits as tensors-in-memory datasets, plus what the model needs to know."""
 
-    train: ArrayDataset
+    train: ArrayDataset  # or, for text, a dlcc.training.sequence dataset of token chunks
     val: ArrayDataset
     test: ArrayDataset
-    classes: list[str]  # class names; segmentation: ["background", "foreground"]
-    in_shape: tuple[int, ...]  # one input's shape, e.g. (C, H, W)
+    classes: list[str]  # class names; segmentation: ["background", "foreground"]; text: vocab
+    in_shape: tuple[int, ...]  # one input's shape, e.g. (C, H, W); text: (seq_len,)
     mean: list[float]  # per-channel statistics the inputs were standardised with
     std: list[float]
     # What a dataset says beyond the arrays, for its task's report: ecg_beats gives each
@@ -122,7 +122,21 @@ class DataBundle:
 
 
 def load_data(data: DataConfig, seed: int) -> DataBundle:
-    """The recipe's data section as three splits, normalised with training statistics."""
+    """The recipe's data section as three splits, normalised with training statistics.
+
+    A text dataset (tinyshakespeare, copy) gives token chunks instead
+    (`dlcc.training.sequence.load_text_data`): classes = the vocabulary, in_shape (seq_len,).
+    ecg_beats gives ECG windows with beat heatmaps (`_ecg_beats`).
+    """
+    from dlcc.training.sequence import is_text_dataset, load_text_data
+
+    if is_text_dataset(data.dataset):
+        return load_text_data(data)
+    if data.sequential:
+        raise ConfigError(
+            f"data.sequential is for text datasets (tinyshakespeare, copy); {data.dataset!r} "
+            "is not one: remove it"
+        )
     if data.dataset == ECG_BEATS:
         return _ecg_beats(data, seed)
     if data.options:
@@ -215,6 +229,22 @@ def _ecg_beats(data: DataConfig, seed: int) -> DataBundle:
         mean=[0.0],  # every window is normalised on its own (dlcc.ecg.preprocess.normalise)
         std=[1.0],
         extra={"windows": windows, "records": records, "note": built.note},
+    )
+
+
+def train_sampler(dataset, seed: int, rank: int = 0, world_size: int = 1, repeat: int = 1):
+    """The training order: shuffled per epoch, or in order for a dataset that declares
+    ``sequential = True`` (streams whose batches follow one another, see
+    `dlcc.training.sequence`)."""
+    sequential = getattr(dataset, "sequential", False)
+    if sequential and (world_size > 1 or repeat > 1):
+        raise ConfigError(
+            "sequential data (data.sequential: true) trains on one process with data.repeat 1: "
+            "its streams are not sharded across ranks; run without torchrun, or set "
+            "data.sequential: false"
+        )
+    return ShardedShuffleSampler(
+        len(dataset), seed, rank, world_size, shuffle=not sequential, repeat=repeat
     )
 
 

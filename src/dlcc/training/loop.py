@@ -9,8 +9,11 @@
   4. at the end: the best weights on the test split, the task's report, metrics.json.
 
 The loop holds no task code: the task (`dlcc.training.tasks`) supplies the loss, the
-metrics, the "best" rule and the report, so classification, segmentation and sequence
-labelling all train here. A dataset yields (inputs, targets), whatever the targets are.
+metrics, the "best" rule and the report, so classification, segmentation, sequence
+labelling and language modelling all train here. A dataset yields (inputs, targets),
+whatever the targets are. Sequences (`dlcc.training.sequence`): a dataset that declares
+itself sequential is read in order, and a stateful model carries its state from batch to
+batch; the loop only resets that state at the start of each epoch and each evaluation.
 
 Resume is exact: the data order and augmentation of an epoch are functions of (seed,
 epoch), and a checkpoint holds the model, optimiser, schedule, scaler, RNG, history and
@@ -36,9 +39,10 @@ from dlcc.runs import BestTracker, History, RunDir, prepare_run_dir, write_histo
 from dlcc.training import distributed
 from dlcc.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dlcc.training.config import Config, ConfigError
-from dlcc.training.data import EvalSampler, ShardedShuffleSampler, make_loader
+from dlcc.training.data import EvalSampler, make_loader, train_sampler
 from dlcc.training.logging import FileLogger, MetricsLogger, MultiLogger
 from dlcc.training.schedules import build_scheduler
+from dlcc.training.sequence import reset_carried_state
 from dlcc.training.setup import (
     autocast_dtype,
     autocast_factory,
@@ -85,6 +89,7 @@ def train_one_epoch(model, loader, ctx: EpochContext, state: RunState, generator
     # BEGIN SOLUTION train_one_epoch: put the model in training mode
     model.train()
     # END SOLUTION
+    reset_carried_state(model)  # a recurrent state carried between batches starts afresh
     task, optimizer, device = ctx.task, ctx.optimizer, ctx.device
     metrics = {name: metric.to(device) for name, metric in task.metrics(ctx.info.enabled).items()}
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -146,7 +151,7 @@ def train_one_epoch(model, loader, ctx: EpochContext, state: RunState, generator
                 ctx.scheduler.step()
             state.step += 1
 
-        batch_size = len(targets)
+        batch_size = task.count(targets)  # what the loss is a mean over
         loss_sum += loss.detach().double() * batch_size
         detached = outputs.detach()
         for metric in metrics.values():
@@ -202,6 +207,7 @@ def evaluate(
     # BEGIN SOLUTION evaluate: put the model in evaluation mode
     model.eval()
     # END SOLUTION
+    reset_carried_state(model)
     mean_loss = MeanMetric(sync_on_compute=sync).to(device)
     metrics = {name: metric.to(device) for name, metric in task.metrics(sync).items()}
     samples = 0
@@ -213,17 +219,18 @@ def evaluate(
         # BEGIN SOLUTION evaluate: forward pass and metric updates
         with autocast():
             outputs = model(inputs).float()  # (B, ...)
-        mean_loss.update(task.eval_loss(outputs, targets), weight=len(targets))
+        mean_loss.update(task.eval_loss(outputs, targets), weight=task.count(targets))
         for metric in metrics.values():
             metric.update(outputs, targets)
         # END SOLUTION
         # BEGIN PROMPT
         # Compute `outputs` inside `with autocast():`, as float32 (the code below reads them).
-        # Update mean_loss with the batch's task.eval_loss, weighted by the batch size (so
-        # the result is the mean over samples), and every metric in `metrics` with
+        # Update mean_loss with the batch's task.eval_loss, weighted by task.count(targets)
+        # (the batch size for classification, the characters for a language model: so the
+        # result is the mean over samples), and every metric in `metrics` with
         # (outputs, targets). No gradients: see the decorator on this function.
         # END PROMPT
-        samples += len(targets)
+        samples += task.count(targets)
         if reporter is not None:
             reporter.update(inputs.cpu(), outputs.cpu(), targets.cpu())
     if samples == 0 and not sync:
@@ -286,12 +293,12 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
     per_rank_batch = config.data.batch_size // info.world_size
-    train_sampler = ShardedShuffleSampler(
-        len(data.train), config.train.seed, info.rank, info.world_size, repeat=config.data.repeat
+    sampler = train_sampler(
+        data.train, config.train.seed, info.rank, info.world_size, repeat=config.data.repeat
     )
     pin = device.type == "cuda"
     train_loader = make_loader(
-        data.train, per_rank_batch, train_sampler, workers=config.data.workers, pin_memory=pin
+        data.train, per_rank_batch, sampler, workers=config.data.workers, pin_memory=pin
     )
     val_loader = make_loader(
         data.val,
@@ -354,8 +361,10 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     started = time.perf_counter()
     try:
         while state.epoch < config.train.epochs and not state.tracker.should_stop:
+            if budget_spent(state.history, config.train.time_budget, info):
+                break
             epoch = state.epoch
-            train_sampler.set_epoch(epoch)
+            sampler.set_epoch(epoch)
             generator = torch.Generator(device=device).manual_seed(
                 config.train.seed * 7919 + epoch * 101 + info.rank
             )
@@ -417,6 +426,21 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     finally:
         if logger is not None:
             logger.close()
+
+
+def budget_spent(history: History, budget: float | None, info) -> bool:
+    """True when another epoch, at the last one's pace, would take the training seconds of
+    all sessions past train.time_budget."""
+    if budget is None:
+        return False
+    seconds = history["seconds"]
+    projected = sum(seconds) + (seconds[-1] if seconds else 0.0)
+    # rank 0's clock decides for every rank, so that all stop after the same epoch
+    if not distributed.broadcast_flag(projected > budget, info):
+        return False
+    if info.is_main:
+        print(f"time budget of {budget:g}s spent after epoch {len(history)}: stopping")
+    return True
 
 
 def numbers(row: dict) -> dict[str, float]:

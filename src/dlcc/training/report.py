@@ -65,6 +65,8 @@ def finish_run(
     if report_split is not None:
         reporter = task.reporter(data)
         result = evaluate_split(model, data, report_split, task, config, device, autocast, reporter)
+        if hasattr(reporter, "bind_model"):  # a report made from the model itself (samples)
+            reporter.bind_model(model)
         extra = {f"{report_split}_{key}": value for key, value in reporter.write(run.root).items()}
         if report_split == "test":
             test = result

@@ -89,7 +89,17 @@ def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
 
 
 def build_network(config: Config, data, task) -> nn.Module:
-    """The recipe's model for `data`'s input shape and `task`'s number of outputs."""
-    from dlcc.models import build_model
+    """The recipe's model for `data`'s input shape and `task`'s number of outputs.
 
-    return build_model(config.model.name, data.in_shape, task.num_outputs, **config.model.options)
+    A stateful model (a registry entry with ``stateful=True``: forward(x, state) ->
+    (outputs, state)) is wrapped in `CarriedState`, which carries the state from batch to
+    batch when the training data are sequential, and starts each batch afresh otherwise.
+    """
+    from dlcc.models import build_model
+    from dlcc.models.registry import MODELS
+    from dlcc.training.sequence import CarriedState
+
+    model = build_model(config.model.name, data.in_shape, task.num_outputs, **config.model.options)
+    if MODELS[config.model.name].stateful:
+        model = CarriedState(model, carry=getattr(data.train, "sequential", False))
+    return model

@@ -14,6 +14,7 @@ from dlcc.training.tasks.base import Reporter, Task
 from dlcc.training.tasks.beats import BeatTask
 from dlcc.training.tasks.classification import ClassificationTask
 from dlcc.training.tasks.detection import DetectionTask
+from dlcc.training.tasks.language_model import LanguageModelTask
 from dlcc.training.tasks.segmentation import SegmentationTask
 
 TASKS: dict[str, type[Task]] = {
@@ -21,6 +22,7 @@ TASKS: dict[str, type[Task]] = {
     "segmentation": SegmentationTask,
     "detection": DetectionTask,
     "beats": BeatTask,
+    "language_model": LanguageModelTask,
 }
 
 
@@ -38,6 +40,9 @@ def build_task(config: Config, data) -> Task:
         options.setdefault("num_classes", len(data.classes))
     if name == "segmentation":
         options.setdefault("classes", list(data.classes))
+    if name == "language_model":
+        options.setdefault("vocab_size", len(data.classes))
+        options.setdefault("vocab", list(data.classes))
     try:
         return TASKS[name](**options)
     except DlccError as error:  # a loss that cannot be found or built
@@ -81,6 +86,7 @@ __all__ = [
     "TASKS",
     "ClassificationTask",
     "DetectionTask",
+    "LanguageModelTask",
     "Reporter",
     "SegmentationTask",
     "Task",

@@ -10,7 +10,13 @@ The loop (`dlcc.training.loop`) holds no task code. It asks the task for:
   - `prepare_data(data)`: the targets the task trains on, made from the dataset's (the
     detection task turns masks into heatmaps); the identity by default;
   - `dense`: True when targets are per-pixel maps (B, K, H, W), so that augmentation moves
-    them with the images (`dlcc.training.paired_transforms`).
+    them with the images (`dlcc.training.paired_transforms`);
+  - `count(targets)`: how many items a batch's loss is a mean over, to weight batch means
+    (samples by default; the language model counts characters, padding left out).
+
+A reporter may also have ``bind_model(model)``: `finish_run` hands it the trained model
+(with the weights reported on) before `write`; the language model's reporter samples text
+from it.
 
 History columns follow from the metric names: ``train_loss``, ``train_<metric>``,
 ``val_loss``, ``val_<metric>`` for each name in `metric_names`.
@@ -66,6 +72,10 @@ class Task:
 
     def metrics(self, sync: bool) -> dict[str, Any]:
         raise NotImplementedError
+
+    def count(self, targets: torch.Tensor) -> int:
+        """The number of items the batch's loss is a mean over: its samples by default."""
+        return len(targets)
 
     @property
     def num_outputs(self) -> int:
