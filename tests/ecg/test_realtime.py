@@ -55,9 +55,9 @@ def _causal_model():
     return model.eval()
 
 
-@pytest.mark.parametrize("chunk", [4, 36, 360, 1000])
+@pytest.mark.parametrize("chunk", [7, 360, 5000])
 def test_streaming_triggers_equal_the_offline_run_of_the_same_model(chunk):
-    record = random_record(np.random.default_rng(2), 30.0, fs=360.0)
+    record = random_record(np.random.default_rng(2), 15.0, fs=360.0)
     model = _causal_model()
     offline = StreamingDetector(model, 360.0, threshold=0.5)
     whole = offline.push(record.signal)  # one chunk: the offline run

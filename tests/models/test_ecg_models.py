@@ -6,10 +6,12 @@ import torch
 from dlcc.models.common import ModelError
 from dlcc.models.ecg import BODIES, BeatNet
 
+STREAMING = ("conv", "lstm", "gru")
+
 
 def small(body, causal=False, **kw):
     torch.manual_seed(0)
-    return BeatNet(body=body, width=8, hidden=8, layers=2, causal=causal, **kw).eval()
+    return BeatNet(body=body, width=8, hidden=8, layers=2, causal=causal, heads=2, **kw).eval()
 
 
 @pytest.mark.parametrize("body", BODIES)
@@ -42,7 +44,7 @@ def test_bidirectional_model_does_look_ahead(body):
     assert not torch.allclose(model(x)[:, :, 100:120], model(y)[:, :, 100:120])
 
 
-@pytest.mark.parametrize("body", BODIES)
+@pytest.mark.parametrize("body", STREAMING)
 def test_stream_chunk_by_chunk_equals_the_whole_signal(body):
     model = small(body, causal=True)
     # BN's running statistics away from the defaults, so the test sees them used
@@ -61,8 +63,20 @@ def test_stream_chunk_by_chunk_equals_the_whole_signal(body):
     torch.testing.assert_close(torch.cat(parts, dim=2), whole, rtol=1e-5, atol=1e-5)
 
 
+def test_transformer_positions_and_their_limits():
+    for positions in ("sinusoidal", "learned"):
+        model = BeatNet(body="transformer", width=8, layers=1, heads=2, positions=positions)
+        assert model(torch.randn(1, 1, 100)).shape == (1, 1, 100)
+    with pytest.raises(ModelError, match="exceed"):
+        small("transformer")(torch.zeros(1, 1, 4 * 1025))
+    with pytest.raises(ModelError, match="divide"):
+        BeatNet(body="transformer", width=10, heads=4)
+    with pytest.raises(ModelError, match="can stream"):
+        small("transformer", causal=True).stream(torch.zeros(1, 1, 8))
+
+
 def test_stream_refuses_what_it_cannot_do():
-    with pytest.raises(ModelError, match="only a causal model"):
+    with pytest.raises(ModelError, match="only a causal"):
         small("gru", causal=False).stream(torch.zeros(1, 1, 8))
     with pytest.raises(ModelError, match="multiple of 4"):
         small("gru", causal=True).stream(torch.zeros(1, 1, 6))

@@ -26,10 +26,11 @@ def one_line(error: pytest.ExceptionInfo) -> str:
 
 def test_model_names():
     assert model_names("classes") == ["mlp", "preact_resnet", "resnet20", "small_cnn"]
-    assert model_names() == ["char_gpt", "char_rnn", "mlp", "preact_resnet", "resnet20",
+    assert model_names() == ["beatnet", "char_gpt", "char_rnn", "mlp", "preact_resnet", "resnet20",
                              "small_cnn", "small_fcn", "unet"]  # fmt: skip
     assert model_names("sequence") == ["char_gpt", "char_rnn"]
     assert model_names("dense") == ["small_fcn", "unet"]
+    assert model_names("signal") == ["beatnet"]
 
 
 @pytest.mark.parametrize(

@@ -79,9 +79,9 @@ def detect_command(args: argparse.Namespace) -> int:
     from dlcc.ecg.detector import load_detector
     from dlcc.ecg.records import read_record, write_annotations
 
-    detector = load_detector(args.model)
     record = read_record(args.record, channel=args.channel, annotations=None)
     reference = _reference_beats(args.record, args.channel)
+    detector = load_detector(args.model)
     beats = detector.detect(record.signal, record.fs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -197,6 +197,28 @@ class StreamingDetector:
         return out
 
 
+def streaming_detector(run_dir, fs: float) -> StreamingDetector:
+    """A `StreamingDetector` for a stream at ``fs`` Hz from a causal run of `dlcc train`
+    (its best checkpoint, threshold, refractory period and target delay)."""
+    from dlcc.ecg.detector import load_detector
+    from dlcc.runs import read_run
+
+    detector = load_detector(run_dir)
+    options = read_run(run_dir).settings.get("data", {}).get("options", {}) or {}
+    if not options.get("causal"):
+        raise DataError(
+            f"{run_dir} was not trained on causally prepared records (data.options.causal); "
+            "train the ecg_gru_realtime recipe for real-time use"
+        )
+    return StreamingDetector(
+        detector.model,
+        fs,
+        threshold=detector.threshold,
+        refractory_s=detector.refractory_s,
+        delay_s=float(options.get("target_delay_s", 0.0)),
+    )
+
+
 def run_stream(detector: StreamingDetector, signal: np.ndarray, chunk: int) -> list[Trigger]:
     """Feed ``signal`` (N,) to ``detector`` ``chunk`` native samples at a time."""
     triggers = []

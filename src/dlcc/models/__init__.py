@@ -14,7 +14,8 @@ ids (N, T) -> next-token logits (N, T, V)).
 All models accept channels_last inputs and run under torch.autocast.
 """
 
-from dlcc.models.charlm import CharGPT, CharRNN, causal_self_attention
+from dlcc.models.attention import causal_self_attention, self_attention
+from dlcc.models.charlm import CharGPT, CharRNN
 from dlcc.models.cnn import SmallCNN
 from dlcc.models.common import ModelError, init_weights_
 from dlcc.models.mlp import MLP
@@ -43,4 +44,5 @@ __all__ = [
     "model_names",
     "model_options",
     "resnet20",
+    "self_attention",
 ]

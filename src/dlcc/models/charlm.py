@@ -6,7 +6,7 @@ Both map token ids (B, T) int64 to next-token logits (B, T, V), V the vocabulary
   chunk of text to the next (truncated backpropagation through time; the training loop
   does it with `dlcc.training.sequence.CarriedState`).
 - `CharGPT` sees at most `context` tokens and has no state: the token at position t
-  attends to positions <= t only (`causal_self_attention`).
+  attends to positions <= t only (`dlcc.models.attention.self_attention`, causal).
 
     model = CharRNN(65, cell="lstm", hidden=512, layers=3, dropout=0.25)
     logits, state = model(tokens)              # (B, T) -> (B, T, 65), ((L, B, H), (L, B, H))
@@ -15,11 +15,10 @@ Both map token ids (B, T) int64 to next-token logits (B, T, V), V the vocabulary
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from dlcc.models.attention import Block, sinusoidal_positions
 from dlcc.models.common import ModelError, dropout_probability, positive_int
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -97,84 +96,6 @@ class CharRNN(nn.Module):
 # ---- the Transformer -----------------------------------------------------------------------
 
 
-def causal_self_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    *,
-    dropout: float = 0.0,
-    training: bool = False,
-) -> torch.Tensor:
-    """Scaled dot-product attention in which position t attends to positions <= t only.
-
-    Args:
-        q, k, v: (B, nh, T, hs): queries, keys and values of nh heads of size hs.
-        dropout: probability of dropping an attention weight (only when `training`).
-
-    Returns:
-        (B, nh, T, hs): for each position, the attention-weighted mean of the values at
-        positions <= t, weights ``softmax(q k^T / sqrt(hs))`` over those positions.
-
-    Its body is one self-contained block, ready to be fenced as a solution region when an
-    assignment lists this file (an unlisted fenced file would stop `dlcc course release`).
-    """
-    T, head_size = q.shape[-2], q.shape[-1]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(head_size)  # (B, nh, T, T)
-    future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)  # j > t
-    scores = scores.masked_fill(future, float("-inf"))
-    # at least float32 for the softmax (under bf16 autocast), float64 stays float64
-    wide = torch.promote_types(scores.dtype, torch.float32)
-    weights = torch.softmax(scores.to(wide), dim=-1).to(q.dtype)  # (B, nh, T, T), rows sum to 1
-    weights = nn.functional.dropout(weights, dropout, training=training)
-    return weights @ v  # (B, nh, T, hs)
-
-
-class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention: project to q, k, v, attend per head, project back."""
-
-    def __init__(self, dim: int, heads: int, dropout: float):
-        super().__init__()
-        self.heads, self.dropout = heads, dropout
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.residual_dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=2)  # 3 x (B, T, D)
-        q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
-        y = causal_self_attention(q, k, v, dropout=self.dropout, training=self.training)
-        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D): the heads side by side
-        return self.residual_dropout(self.proj(y))
-
-
-class Block(nn.Module):
-    """Pre-LayerNorm Transformer block: x + attention(LN(x)), then x + MLP(LN(x))."""
-
-    def __init__(self, dim: int, heads: int, dropout: float):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attention = CausalSelfAttention(dim, heads, dropout)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(
-            nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim), nn.Dropout(dropout)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attention(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-def sinusoidal_positions(context: int, dim: int) -> torch.Tensor:
-    """(context, dim): sin on even, cos on odd features, wavelengths 2pi .. 10000 * 2pi."""
-    position = torch.arange(context, dtype=torch.float32).unsqueeze(1)  # (T, 1)
-    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(1e4) / dim))
-    table = torch.zeros(context, dim)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
-    return table
-
-
 class CharGPT(nn.Module):
     """A small causal pre-LayerNorm Transformer over characters (GPT-style).
 
@@ -217,7 +138,8 @@ class CharGPT(nn.Module):
             self.register_buffer("position_embedding", sinusoidal_positions(context, dim), False)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            Block(dim, heads, dropout) for _ in range(positive_int(layers, "char_gpt layers"))
+            Block(dim, heads, dropout, causal=True)
+            for _ in range(positive_int(layers, "char_gpt layers"))
         )
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab_size)

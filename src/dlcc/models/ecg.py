@@ -13,8 +13,9 @@ Every model is the same three stages; only the middle one changes:
   - ``conv``: residual blocks of dilated convolutions (dilation 1, 2, 4, 8, ...), the
     1-D conv baseline;
   - ``lstm`` / ``gru``: a recurrent network, bidirectional unless ``causal``;
-  - a Transformer encoder: `dlcc.models.ecg_transformer` (it shares the attention code of
-    the character model).
+  - ``transformer``: pre-LayerNorm Transformer blocks (`dlcc.models.attention`, the
+    character model's code, here without the causal mask unless ``causal``), with
+    sinusoidal or learned positions.
 - **Head**: a 1x1 conv to one logit per step, up-sampled back to the input rate (linear
   interpolation, or repetition when causal) and cropped to T. The target is a heatmap
   (a Gaussian at each R-peak); ``head_bias`` starts the output near the heatmap's mean.
@@ -36,7 +37,9 @@ from torch import nn
 
 from dlcc.models.common import ModelError, dropout_probability, positive_int
 
-BODIES = ("conv", "lstm", "gru")
+BODIES = ("conv", "lstm", "gru", "transformer")
+POSITIONS = ("sinusoidal", "learned")
+MAX_STEPS = 1024  # learned positions: the longest body input (16 s at 250 Hz / 4)
 STRIDE = 4  # the front end's total down-sampling
 
 
@@ -171,19 +174,54 @@ class RecurrentBody(nn.Module):
         return out.transpose(1, 2), state
 
 
+class TransformerBody(nn.Module):
+    """(N, width, S) -> (N, width, S): positions added, then pre-LN Transformer blocks."""
+
+    def __init__(self, width, layers, heads, causal, dropout, positions):
+        from dlcc.models.attention import Block, sinusoidal_positions
+
+        super().__init__()
+        if positions not in POSITIONS:
+            raise ModelError(
+                f"BeatNet positions: expected sinusoidal or learned, not {positions!r}"
+            )
+        if width % heads:
+            raise ModelError(f"BeatNet transformer: width {width} must divide by heads {heads}")
+        if positions == "learned":
+            self.positions = nn.Parameter(torch.randn(MAX_STEPS, width) * 0.02)
+        else:
+            self.register_buffer("positions", sinusoidal_positions(MAX_STEPS, width), False)
+        self.blocks = nn.ModuleList(Block(width, heads, dropout, causal) for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+        self.out_channels = width
+
+    def forward(self, x):
+        steps = x.shape[2]
+        if steps > MAX_STEPS:
+            raise ModelError(
+                f"BeatNet transformer: {steps * STRIDE} samples exceed its {MAX_STEPS * STRIDE}; "
+                "detect in shorter windows"
+            )
+        h = x.transpose(1, 2) + self.positions[:steps]  # (N, S, width)
+        for block in self.blocks:
+            h = block(h)
+        return self.norm(h).transpose(1, 2)
+
+
 class BeatNet(nn.Module):
     """An R-peak detector: (N, in_channels, T) -> (N, 1, T) heatmap logits.
 
     Args:
         in_channels: ECG leads per input (1 for the shipped detector).
         num_classes: must be 1 (one heatmap); the registry passes it.
-        body: "conv", "lstm" or "gru".
+        body: "conv", "lstm", "gru" or "transformer".
         width: channels of the front end (and of the conv body).
         hidden: units per direction of the recurrent body.
         layers: dilated blocks (conv) or stacked recurrent layers.
         causal: no look-ahead; enables `stream`.
         dropout: in the body.
         head_bias: the head's starting bias (about log(p / (1 - p)) of the heatmap mean).
+        heads, positions: the transformer body's attention heads and position encoding.
     """
 
     def __init__(
@@ -197,6 +235,8 @@ class BeatNet(nn.Module):
         causal: bool = False,
         dropout: float = 0.1,
         head_bias: float = -3.0,
+        heads: int = 4,
+        positions: str = "sinusoidal",
     ):
         super().__init__()
         if num_classes != 1:
@@ -213,8 +253,12 @@ class BeatNet(nn.Module):
         self.in_channels = positive_int(in_channels, "BeatNet in_channels")
         self.causal = bool(causal)
         self.front = FrontEnd(in_channels, width, self.causal)
+        self.body_name = body
         if body == "conv":
             self.body = ConvBody(width, layers, self.causal, dropout)
+        elif body == "transformer":
+            heads = positive_int(heads, "BeatNet heads")
+            self.body = TransformerBody(width, layers, heads, self.causal, dropout, positions)
         else:
             hidden = positive_int(hidden, "BeatNet hidden")
             self.body = RecurrentBody(body, width, hidden, layers, self.causal, dropout)
@@ -249,8 +293,10 @@ class BeatNet(nn.Module):
         Start with ``state=None``; pass the returned state with the next chunk. Only causal
         models stream, and only in eval mode (BN uses its running statistics).
         """
-        if not self.causal:
-            raise ModelError("BeatNet.stream: only a causal model (causal: true) can stream")
+        if not self.causal or self.body_name == "transformer":
+            raise ModelError(
+                "BeatNet.stream: only a causal conv, LSTM or GRU model (causal: true) can stream"
+            )
         if self.training:
             raise ModelError("BeatNet.stream: call model.eval() first")
         self._check(chunk)

@@ -35,7 +35,7 @@ class ModelEntry:
     takes_shape: bool  # True: gets in_shape=(C, H, W) (tokens: context=T); False: in_channels=C
     summary: str  # one line for listings
     output: str = "classes"  # "classes": (N, num_classes); "dense": (N, num_classes, H, W);
-    # "sequence": (N, T, num_classes)
+    # "sequence": (N, T, num_classes); "signal": (N, num_classes, T), a value per sample
     inputs: str = "images"  # "images": (N, C, H, W) floats; "signal": (N, C, T) floats;
     # "tokens": (N, T) int64 ids
     stateful: bool = False  # forward(x, state) -> (outputs, state): a recurrent state to carry
@@ -49,8 +49,8 @@ MODELS: dict[str, ModelEntry] = {
     "small_fcn": ModelEntry(SmallFCN, False, "conv-BN-ReLU blocks at full size, 1x1 head", "dense"),
     "unet": ModelEntry(UNet, False, "U-Net: encoder-decoder with skips, any input size", "dense"),
     "beatnet": ModelEntry(
-        BeatNet, False, "1-D R-peak detector: conv front end, conv/LSTM/GRU body", "dense",
-        inputs="signal",
+        BeatNet, False, "1-D R-peak detector: conv front end, conv/LSTM/GRU/Transformer body",
+        "signal", inputs="signal",
     ),
     "char_rnn": ModelEntry(
         CharRNN, False, "character LSTM/GRU: embedding, stacked cells, linear head",
