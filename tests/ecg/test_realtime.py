@@ -79,3 +79,22 @@ def test_latency_is_measured_from_the_true_beat_to_the_decision():
 def test_only_a_causal_model_runs_in_real_time():
     with pytest.raises(DataError, match="causal"):
         StreamingDetector(BeatNet(body="gru", width=4, hidden=4, layers=1), 360.0)
+
+
+def test_causal_windows_are_the_stream_preparation_with_delayed_targets():
+    from dlcc.ecg.dataset import build_windows
+    from dlcc.ecg.preprocess import FS, windows
+
+    kwargs = dict(seed=0, n_train_records=1, n_val_records=0, n_test_records=0,
+                  record_s=20.0, use_mitdb=False)  # fmt: skip
+    plain = build_windows(**kwargs)
+    causal = build_windows(**kwargs, causal=True, target_delay_s=0.05)
+    (record_id,) = causal.records
+    info, plain_info = causal.records[record_id], plain.records[record_id]
+    delay = round(0.05 * FS)
+    # the same beats (mapped by rounding), each moved by the delay
+    assert np.all(np.abs(info.beats - (plain_info.beats + delay)) <= 1)
+    rng = np.random.default_rng(np.random.SeedSequence(0).spawn(3)[0])
+    synth = random_record(rng, 20.0)
+    expected = windows(causal_preprocess(synth.signal, synth.fs), causal.window, causal.train_hop)
+    np.testing.assert_allclose(causal.train.x[:, 0], expected.astype(np.float32), atol=1e-5)

@@ -63,6 +63,23 @@ def register(commands) -> None:
     evaluate.add_argument("--json", default=None, help="also write the table as JSON here")
     evaluate.set_defaults(handler=evaluate_command)
 
+    export = sub.add_parser(
+        "export",
+        help="a run's detector as one file of plain tensors (loaded with weights_only=True)",
+        description=(
+            "Write a beats run's best detector, with its peak settings, to one file that "
+            "`dlcc ecg detect --model FILE` and dlcc.ecg.detect_r_peaks(..., model=FILE) read "
+            "without running any code from it."
+        ),
+    )
+    export.add_argument("run_dir", help="a `dlcc train` run directory with task: beats")
+    export.add_argument("--out", required=True, help="the file to write, e.g. beatnet.pt")
+    export.add_argument("--threshold", type=float, default=None, help="override the run's")
+    export.add_argument(
+        "--card", default=None, help="a JSON file of what to record about it (data, metrics)"
+    )
+    export.set_defaults(handler=export_command)
+
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -161,6 +178,23 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if args.json:
         write_text_atomic(args.json, json.dumps({"rows": rows}, indent=1) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from dlcc.ecg.detector import export_detector
+    from dlcc.errors import DataError
+
+    card = {}
+    if args.card:
+        try:
+            card = json.loads(Path(args.card).read_text())
+        except (OSError, ValueError) as error:
+            raise DataError(f"--card {args.card}: not a readable JSON file ({error})") from None
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise DataError(f"--threshold: expected a probability in (0, 1), received {args.threshold}")
+    path = export_detector(args.run_dir, args.out, threshold=args.threshold, card=card)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
