@@ -154,3 +154,40 @@ def test_ecg_evaluate_prints_ours_beside_a_classical_detector(smoke_run, tmp_pat
     assert {row["detector"] for row in rows} == {"dlcc", "neurokit"}
     neurokit = next(row for row in rows if row["detector"] == "neurokit")
     assert neurokit["f1"] > 0.95 and not math.isnan(neurokit["se"])
+
+
+def test_ecg_export_writes_a_file_that_ecg_detect_reads(smoke_run, tmp_path, capsys):
+    import json as json_module
+
+    card = tmp_path / "card.json"
+    card.write_text(json_module.dumps({"data": "smoke"}))
+    out = tmp_path / "beatnet.pt"
+    argv = ["ecg", "export", str(smoke_run), "--out", str(out), "--card", str(card)]
+    assert main([*argv, "--threshold", "0.4"]) == 0
+    assert torch.load(out, weights_only=True)["settings"]["threshold"] == 0.4
+    path, _ = _write_record(tmp_path / "data")
+    assert (
+        main(["ecg", "detect", str(path), "--model", str(out), "--out", str(tmp_path / "o")]) == 0
+    )
+    assert (tmp_path / "o" / "rec.csv").read_text().startswith("sample\n")
+    assert main([*argv[:-2], "--threshold", "1.5"]) != 0
+    assert "probability" in capsys.readouterr().err
+
+
+def test_ecg_beats_options_are_checked_and_other_datasets_take_none():
+    from dlcc.training.config import ConfigError, DataConfig
+    from dlcc.training.data import load_data
+
+    with pytest.raises(ConfigError, match=r"unknown .n_records.*n_train_records"):
+        load_data(DataConfig(dataset="ecg_beats", options={"n_records": 3}), seed=0)
+    with pytest.raises(ConfigError, match="takes none"):
+        load_data(DataConfig(dataset="digits", options={"n_train_records": 3}), seed=0)
+    data = load_data(
+        DataConfig(dataset="ecg_beats", options=dict(n_train_records=1, n_val_records=1,
+                   n_test_records=1, record_s=16.0, use_mitdb=False)), seed=0,
+    )  # fmt: skip
+    assert data.in_shape == (1, 2000) and data.classes == ["beat"]
+    windows = data.extra["windows"]["test"]
+    assert len(windows["record"]) == len(data.test) and windows["hop"] == 1000
+    (record_id,) = set(windows["record"])
+    assert data.extra["records"][record_id]["length"] == 16 * 250

@@ -190,7 +190,8 @@ class BeatReport:
         for record_id in dict.fromkeys(ids.tolist()):  # in order of first appearance
             chosen = np.flatnonzero(ids == record_id)
             info = records[record_id]
-            trace = stitch(np.stack([self.traces[i] for i in chosen]), split["hop"], info["length"])
+            traces = np.stack([self.traces[i] for i in chosen])  # as the detector stitches
+            trace = stitch(traces, split["hop"], info["length"], mode="centre")
             score = match_beats(
                 np.asarray(info["beats"]), self.task.peaks(trace), self.task.fs,
                 self.task.tolerance_s,
