@@ -123,12 +123,16 @@ def _write_record(folder, name="rec", seconds=20.0, fs=360.0, seed=1):
 def test_ecg_detect_writes_csv_annotations_and_a_plot(smoke_run, tmp_path, capsys):
     import wfdb
 
-    path, _record = _write_record(tmp_path / "data")
+    from dlcc.ecg.scoring import match_beats
+
+    path, record = _write_record(tmp_path / "data")
     out = tmp_path / "out"
     assert main(["ecg", "detect", str(path), "--model", str(smoke_run), "--out", str(out)]) == 0
     lines = (out / "rec.csv").read_text().splitlines()
     assert lines[0] == "sample"
     beats = np.array([int(line) for line in lines[1:]], dtype=np.int64)
+    # even the seconds-long smoke training finds most beats, at the record's own rate
+    assert match_beats(record.beats, beats, 360.0).f1 > 0.8
     annotation = wfdb.rdann(str(out / "rec"), "dlcc")
     np.testing.assert_array_equal(annotation.sample, beats)
     assert (out / "rec_beats.png").stat().st_size > 10_000
@@ -172,6 +176,11 @@ def test_ecg_export_writes_a_file_that_ecg_detect_reads(smoke_run, tmp_path, cap
     assert (tmp_path / "o" / "rec.csv").read_text().startswith("sample\n")
     assert main([*argv[:-2], "--threshold", "1.5"]) != 0
     assert "probability" in capsys.readouterr().err
+    assert main([*argv, "--tune-threshold"]) == 0
+    saved = torch.load(out, weights_only=True)
+    table = saved["card"]["threshold"]["validation_f1"]
+    assert saved["settings"]["threshold"] == saved["card"]["threshold"]["chosen"]
+    assert table[saved["settings"]["threshold"]] == max(table.values()) and len(table) == 9
 
 
 def test_ecg_beats_options_are_checked_and_other_datasets_take_none():
@@ -191,3 +200,19 @@ def test_ecg_beats_options_are_checked_and_other_datasets_take_none():
     assert len(windows["record"]) == len(data.test) and windows["hop"] == 1000
     (record_id,) = set(windows["record"])
     assert data.extra["records"][record_id]["length"] == 16 * 250
+
+
+def test_ecg_detect_on_a_flat_record_writes_an_empty_csv_and_says_so(smoke_run, tmp_path, capsys):
+    import wfdb
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    wfdb.wrsamp("flat", fs=360.0, units=["mV"], sig_name=["MLII"],
+                p_signal=np.zeros((3600 * 3, 1)), fmt=["16"], write_dir=str(folder))  # fmt: skip
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="flat"):
+        code = main(["ecg", "detect", str(folder / "flat"), "--model", str(smoke_run),
+                     "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert (out / "flat.csv").read_text() == "sample\n"
+    assert not (out / "flat.dlcc").exists() and "no beats detected" in capsys.readouterr().out

@@ -4,8 +4,8 @@ The signal layer (records, synth, preprocess, scoring, classical, dataset) is Nu
 only (wfdb for files, neurokit2 for the classical detectors, both imported where used);
 the network side imports torch: `augment` (training windows), `detector` (a trained
 model: `detect_r_peaks`, also importable from here), `realtime` (the stream) and
-`commands` (`dlcc ecg`). Sample indices are int64, 0-based, at the rate named beside them: "native" is the
-record's own rate, "internal" is `dlcc.ecg.preprocess.FS` (250 Hz).
+`commands` (`dlcc ecg`). Sample indices are int64, 0-based, at the rate named beside
+them: "native" is the record's own rate, "internal" is `dlcc.ecg.preprocess.FS` (250 Hz).
 """
 
 __all__ = ["detect_r_peaks"]

@@ -16,7 +16,7 @@ Writes, for RECORD_PATH (a WFDB record without its extension, e.g. mitdb/100):
   OUT/<record>.csv      header `sample`, then one R-peak a line: its 0-based sample
                         index at the record's own sampling rate
   OUT/<record>.dlcc     the same beats as a WFDB annotation file (symbol N), readable
-                        with wfdb.rdann(OUT/<record>, "dlcc")
+                        with wfdb.rdann(OUT/<record>, "dlcc"); none when no beat is found
   OUT/<record>_beats.png  a stretch of the signal with the detected beats (and the
                         record's own annotations, when it has them)
 Without --model, the detector shipped with dlcc is used (see its model card:
@@ -74,7 +74,13 @@ def register(commands) -> None:
     )
     export.add_argument("run_dir", help="a `dlcc train` run directory with task: beats")
     export.add_argument("--out", required=True, help="the file to write, e.g. beatnet.pt")
-    export.add_argument("--threshold", type=float, default=None, help="override the run's")
+    threshold = export.add_mutually_exclusive_group()
+    threshold.add_argument("--threshold", type=float, default=None, help="override the run's")
+    threshold.add_argument(
+        "--tune-threshold",
+        action="store_true",
+        help="pick the threshold with the best F1 on the run's validation records",
+    )
     export.add_argument(
         "--card", default=None, help="a JSON file of what to record about it (data, metrics)"
     )
@@ -104,7 +110,10 @@ def detect_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / record.name
     write_text_atomic(stem.with_suffix(".csv"), "sample\n" + "".join(f"{int(b)}\n" for b in beats))
-    write_annotations(stem, beats, record.fs, "N", extension="dlcc")
+    if len(beats):  # WFDB has no empty annotation file: none is written then
+        write_annotations(stem, beats, record.fs, "N", extension="dlcc")
+    else:
+        print(f"{record.name}: no beats detected, so no {stem.name}.dlcc annotation file")
     plot_beats(
         record.signal,
         record.fs,
@@ -193,6 +202,14 @@ def export_command(args: argparse.Namespace) -> int:
             raise DataError(f"--card {args.card}: not a readable JSON file ({error})") from None
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise DataError(f"--threshold: expected a probability in (0, 1), received {args.threshold}")
+    if args.tune_threshold:
+        from dlcc.ecg.detector import tune_threshold
+
+        args.threshold, table = tune_threshold(args.run_dir)
+        print(
+            "validation F1 by threshold: " + ", ".join(f"{t:g}: {f:.4f}" for t, f in table.items())
+        )
+        card["threshold"] = {"chosen": args.threshold, "validation_f1": table}
     path = export_detector(args.run_dir, args.out, threshold=args.threshold, card=card)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0

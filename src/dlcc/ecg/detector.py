@@ -221,6 +221,43 @@ def _from_run(run_dir: Path, checkpoint: str = "best") -> BeatDetector:
     )
 
 
+def tune_threshold(
+    run_dir: str | Path, candidates=(0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+) -> tuple[float, dict[float, float]]:
+    """The peak threshold with the best pooled F1 on the run's validation records.
+
+    The validation split is rebuilt from the run's own settings (`dlcc.ecg.dataset`: the
+    PVC-rich synthetic records), its windows run through the network and stitched back
+    into records as `BeatDetector.probabilities` does. Ties go to the threshold nearest
+    0.5. Returns (threshold, {candidate: F1}).
+    """
+    from dlcc.ecg.scoring import match_beats, pooled
+    from dlcc.runs import read_run
+    from dlcc.training.config import config_from_dict
+    from dlcc.training.tasks import load_task_data
+
+    detector = _from_run(Path(run_dir))
+    saved = read_run(run_dir)
+    _, data = load_task_data(config_from_dict(saved.settings, str(saved.run.config)))
+    windows, records = data.extra["windows"]["val"], data.extra["records"]
+    with torch.inference_mode():
+        scores = torch.sigmoid(detector.model(data.val.inputs.float()))[:, 0].numpy()
+    ids = np.asarray(windows["record"])
+    traces = {}
+    for record in dict.fromkeys(ids.tolist()):
+        length = records[record]["length"]
+        traces[record] = stitch(scores[ids == record], windows["hop"], length, mode="centre")
+    results = {}
+    for threshold in candidates:
+        per_record = []
+        for record, trace in traces.items():
+            found = pick_peaks(trace, FS, threshold, detector.refractory_s)
+            per_record.append(match_beats(np.asarray(records[record]["beats"]), found, FS))
+        results[float(threshold)] = pooled(per_record).f1
+    best = max(results, key=lambda t: (results[t], -abs(t - 0.5)))
+    return best, results
+
+
 def export_detector(
     run_dir: str | Path, out: str | Path, *, threshold: float | None = None, card=None
 ) -> Path:
