@@ -264,6 +264,7 @@ def pick_peaks(
     if not isinstance(refractory_s, int | float) or not refractory_s >= 0:
         raise DataError(f"pick_peaks expects refractory_s >= 0 seconds; got {refractory_s!r}.")
     scores = np.where(np.isfinite(scores), scores, -np.inf)
+    # BEGIN SOLUTION pick_peaks: local maxima >= threshold, then greedy by height, spaced
     candidates, _ = sps.find_peaks(scores)  # plateau middles, left of two; no edges
     candidates = candidates[scores[candidates] >= threshold]
     gap = int(np.ceil(refractory_s * float(fs) - 1e-9))
@@ -277,6 +278,19 @@ def pick_peaks(
             continue
         kept.insert(slot, int(position))
     return np.asarray(kept, dtype=np.int64)
+    # END SOLUTION
+    # BEGIN PROMPT
+    # scores is (N,) float64 here, with NaN and inf already turned into -inf.
+    # 1. The candidates: every peak (a sample, or the middle of a plateau of equal samples,
+    #    the left one of two middles, higher than the samples on both sides; never the first
+    #    or last sample) whose score is >= threshold. scipy.signal.find_peaks (imported here
+    #    as sps) finds exactly these peaks; a loop over the samples does too.
+    # 2. gap = ceil(refractory_s * fs) samples (compute it as int(np.ceil(refractory_s *
+    #    float(fs) - 1e-9)): 0.275 * 360.0 is 99.00000000000001, and the gap is 99).
+    # 3. Visit the candidates highest first (equal heights: the earlier first) and keep one
+    #    unless a peak already kept lies fewer than gap samples away.
+    # Return the kept positions sorted, as a (K,) int64 array (np.int64, even when empty).
+    # END PROMPT
 
 
 def _check_rate(value, name: str) -> None:

@@ -30,10 +30,8 @@ def self_attention(
     Returns:
         (B, nh, T, hs): for each position, the attention-weighted mean of the values at
         the positions it may see, weights ``softmax(q k^T / sqrt(hs))`` over those.
-
-    Its body is one self-contained block, ready to be fenced as a solution region when an
-    assignment lists this file (an unlisted fenced file would stop `dlcc course release`).
     """
+    # BEGIN SOLUTION self_attention: softmax(q k^T / sqrt(hs)), the future masked when causal, @ v
     T, head_size = q.shape[-2], q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(head_size)  # (B, nh, T, T)
     if causal:
@@ -44,6 +42,16 @@ def self_attention(
     weights = torch.softmax(scores.to(wide), dim=-1).to(q.dtype)  # (B, nh, T, T), rows sum to 1
     weights = nn.functional.dropout(weights, dropout, training=training)
     return weights @ v  # (B, nh, T, hs)
+    # END SOLUTION
+    # BEGIN PROMPT
+    # scores = q @ k^T / sqrt(hs), (B, nh, T, T): row t holds position t's score for every j.
+    # When causal, set the scores of the future (j > t) to -inf (torch.triu(..., 1) gives
+    # that mask; masked_fill applies it), so the softmax gives them weight 0.
+    # weights = the softmax of scores over the last axis, computed in at least float32
+    # (torch.promote_types(scores.dtype, torch.float32)), then back to q.dtype.
+    # Drop weights with nn.functional.dropout(weights, dropout, training=training).
+    # Return weights @ v, (B, nh, T, hs).
+    # END PROMPT
 
 
 class SelfAttention(nn.Module):

@@ -450,13 +450,14 @@ class LSTM(_Recurrent):
         num_steps = projected.shape[0]
         if bias_hh is not None:
             projected += bias_hh  # both biases, added once for all steps (projected is ours)
-        rate, height, shift = self._gate_constants(projected.dtype)
         hs = np.empty((num_steps + 1, *h.shape), dtype=self.dtype)  # h_{-1}=h0, h_0, ...
         cs = np.empty_like(hs)
         hs[0], cs[0] = h, c
         acts = np.empty(projected.shape, dtype=self.dtype)  # (T, N, 4H): i, f, g, o
         tanh_cs = np.empty((num_steps, *h.shape), dtype=self.dtype)
         by_gate = _by_gate(acts)  # (T, 4, N, H) view: i, f, g, o = by_gate[t]
+        # BEGIN SOLUTION lstm_step_forward: the gates, c_t and h_t at every time step
+        rate, height, shift = self._gate_constants(projected.dtype)
         for t in range(num_steps):
             act = acts[t]  # (N, 4H), filled in place: pre-activation, then activation
             # (np.matmul with out= is slower here than a fresh result: it skips BLAS.)
@@ -472,6 +473,17 @@ class LSTM(_Recurrent):
             cs[t + 1] += i * g
             np.tanh(cs[t + 1], out=tanh_cs[t])
             np.multiply(o, tanh_cs[t], out=hs[t + 1])
+        # END SOLUTION
+        # BEGIN PROMPT
+        # For t = 0 .. T-1, fill the arrays made above (gate order i, f, g, o, each H wide):
+        #   pre = projected[t] + hs[t] @ weight_hh.T    (N, 4H); both biases are in projected
+        #   acts[t] = the activations of pre: sigmoid (_sigmoid) on the i, f and o blocks,
+        #             np.tanh on the g block; then i, f, g, o = by_gate[t], each (N, H)
+        #   cs[t + 1] = f * cs[t] + i * g               (N, H): c_t (cs[0] is c_{-1} = c0)
+        #   tanh_cs[t] = np.tanh(cs[t + 1])             (N, H)
+        #   hs[t + 1] = o * tanh_cs[t]                  (N, H): h_t (hs[0] is h_{-1} = h0)
+        # Backward reads acts, cs, hs and tanh_cs: fill every one of them.
+        # END PROMPT
         output = hs[1:]
         return output, (hs[-1], cs[-1]), (hs, cs, acts, tanh_cs)
 
@@ -479,14 +491,15 @@ class LSTM(_Recurrent):
         hs, cs, acts, tanh_cs = cache
         hidden = self.hidden_size
         grad_h, grad_c = grad_end
+        grad_pre = np.empty_like(acts)  # (T, N, 4H)
+        acts_by_gate, grad_by_gate = _by_gate(acts), _by_gate(grad_pre)
+        # BEGIN SOLUTION lstm_step_backward: back through the gates, c_t and h_t, last step first
         # Every step's gate derivatives at once, before the loop: sigmoid' = s * (1 - s)
         # for i, f, o and tanh' = 1 - g**2 for g. Likewise tanh'(c_t) = 1 - tanh(c_t)**2.
         gate_slopes = acts * (1 - acts)  # (T, N, 4H)
         g_all = acts[:, :, 2 * hidden : 3 * hidden]
         gate_slopes[:, :, 2 * hidden : 3 * hidden] = 1 - g_all * g_all
         tanh_c_slopes = 1 - tanh_cs * tanh_cs  # (T, N, H)
-        grad_pre = np.empty_like(acts)  # (T, N, 4H)
-        acts_by_gate, grad_by_gate = _by_gate(acts), _by_gate(grad_pre)
         for t in reversed(range(len(acts))):
             i, f, g, o = acts_by_gate[t]
             grad_i, grad_f, grad_g, grad_o = grad_by_gate[t]  # views into grad_pre[t]
@@ -499,6 +512,20 @@ class LSTM(_Recurrent):
             grad_pre[t] *= gate_slopes[t]  # through the nonlinearities
             grad_h = grad_pre[t] @ weight_hh  # dLoss/dh_{t-1}
             grad_c = grad_c * f  # dLoss/dc_{t-1}
+        # END SOLUTION
+        # BEGIN PROMPT
+        # The cache is forward's: hs, cs (T+1, N, H), acts (T, N, 4H: i, f, g, o after their
+        # nonlinearities), tanh_cs (T, N, H). grad_output[t] (N, H) is dLoss/dh_t from above;
+        # grad_h, grad_c (N, H) start as the final state's gradient. For t = T-1 down to 0:
+        #   grad_h = grad_h + grad_output[t]           dLoss/dh_t, both paths
+        #   dLoss/do = grad_h * tanh_cs[t];  grad_c = grad_c + grad_h * o * (1 - tanh_cs[t]**2)
+        #   dLoss/di = grad_c * g;  dLoss/df = grad_c * cs[t];  dLoss/dg = grad_c * i
+        #   grad_pre[t] (N, 4H) = those four, i, f, g, o (grad_by_gate[t] views it), each
+        #             times its nonlinearity's slope: s * (1 - s) for i, f, o; 1 - g**2 for g
+        #   grad_h = grad_pre[t] @ weight_hh            dLoss/dh_{t-1}
+        #   grad_c = grad_c * f                         dLoss/dc_{t-1}
+        # After the loop grad_h, grad_c are the initial state's gradients (returned below).
+        # END PROMPT
         return grad_pre, grad_pre, hs[:-1], (grad_h, grad_c)
 
 
