@@ -43,12 +43,20 @@ def beat_heatmap_loss(
     between them. Returns the weighted mean (a scalar), so the loss of a batch does not
     depend on the number of beats in it.
     """
+    # BEGIN SOLUTION beat_heatmap_loss: weighted binary cross-entropy with logits
     logits, heatmaps = logits.float(), heatmaps.float()
     weights = 1.0 + (pos_weight - 1.0) * heatmaps
     per_sample = torch.nn.functional.binary_cross_entropy_with_logits(
         logits, heatmaps, reduction="none"
     )
     return (weights * per_sample).sum() / weights.sum()
+    # END SOLUTION
+    # BEGIN PROMPT
+    # Cross-entropy of sigmoid(logits) against the soft targets `heatmaps`, per sample
+    # (binary_cross_entropy_with_logits with reduction="none" is stable for large logits),
+    # weighted 1 + (pos_weight - 1) * heatmaps, then summed and divided by the sum of the
+    # weights. Work in float32 (logits.float()) whatever the inputs' dtype.
+    # END PROMPT
 
 
 class BeatTask(Task):
