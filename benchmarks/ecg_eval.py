@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], help="run dir or file")
     parser.add_argument("--synthetic", type=int, default=8, help="records per rate")
     parser.add_argument("--seconds", type=float, default=300.0, help="per synthetic record")
-    parser.add_argument("--repeat", type=int, default=3, help="timed CLI runs")
+    parser.add_argument("--repeat", type=int, default=3, help="timed CLI runs (0: no timing)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     env = os.environ.get("DLCC_DATA_DIR")
@@ -156,7 +156,7 @@ def main() -> None:
         print(f"{name:>24}: worst record F1 {entry['worst_f1']:.4f}  " + "  ".join(
             f"{source} F1 {entry[source]['f1']:.4f}" for source in entry if source != "worst_f1"
         ))  # fmt: skip
-    if data_dir is not None and (data_dir / "mitdb/100.hea").is_file():
+    if args.repeat and data_dir is not None and (data_dir / "mitdb/100.hea").is_file():
         model = args.model[0] if args.model else None
         times = time_cli(model, data_dir, args.repeat)
         record = read_record(data_dir / "mitdb/100", channel=0)
