@@ -216,3 +216,12 @@ def test_ecg_detect_on_a_flat_record_writes_an_empty_csv_and_says_so(smoke_run, 
     assert code == 0
     assert (out / "flat.csv").read_text() == "sample\n"
     assert not (out / "flat.dlcc").exists() and "no beats detected" in capsys.readouterr().out
+
+
+def test_the_image_commands_point_a_beats_run_to_dlcc_ecg(smoke_run, tmp_path, capsys):
+    image = tmp_path / "x.png"
+    image.write_bytes(b"not read")
+    assert (
+        main(["segment", "predict", str(smoke_run), str(image), "--out", str(tmp_path / "o")]) != 0
+    )
+    assert "dlcc ecg detect" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from dlcc.ecg.preprocess import beats_to_native
+from dlcc.ecg.preprocess import beats_to_native, usable_lead
 from dlcc.errors import DataError
 
 # neurokit2's names: Pan & Tompkins (1985), Hamilton (2002), and neurokit's own default
@@ -55,24 +55,14 @@ def classical_detect(
     fs = float(fs)
     if not np.isfinite(fs) or fs < 100:
         raise DataError(f"classical_detect expects fs >= 100 Hz; got {fs:g}.")
-    finite = np.isfinite(signal)
-    if not finite.any() or np.ptp(signal[finite]) == 0:
-        warnings.warn(
-            f"classical_detect ({method}): the signal is flat or has no finite sample; "
-            f"no beats detected",
-            UserWarning,
-            stacklevel=2,
-        )
+    signal = usable_lead(signal, f"classical_detect ({method})")
+    if signal is None:
         return np.zeros(0, dtype=np.int64)
     if len(signal) < MIN_SECONDS * fs:
         raise DataError(
             f"classical_detect ({method}) needs at least {MIN_SECONDS:g} s of signal; got "
             f"{len(signal) / fs:.2f} s."
         )
-    if not finite.all():
-        positions = np.arange(len(signal))
-        signal = signal.copy()
-        signal[~finite] = np.interp(positions[~finite], positions[finite], signal[finite])
     import neurokit2 as nk  # slow to import (seconds): only when a detector runs
 
     try:

@@ -24,7 +24,6 @@ Detection, for a signal (N,) at its native rate fs:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from dlcc.ecg.preprocess import (
     pick_peaks,
     stitch,
     to_internal,
+    usable_lead,
     windows,
 )
 from dlcc.errors import DataError, DlccError
@@ -115,19 +115,7 @@ def check_ecg(signal, fs, window: int) -> np.ndarray | None:
             f"the record is {len(signal) / fs:.2f} s long ({len(signal)} samples at {fs:g} "
             f"Hz); the detector reads windows of {seconds:g} s: give it at least that much"
         )
-    finite = np.isfinite(signal)
-    if not finite.any() or np.ptp(signal[finite]) == 0:
-        warnings.warn("the ECG is flat or has no finite sample: no beats detected", stacklevel=3)
-        return None
-    if not finite.all():
-        positions = np.arange(len(signal))
-        signal = signal.copy()
-        signal[~finite] = np.interp(positions[~finite], positions[finite], signal[finite])
-        warnings.warn(
-            f"{int((~finite).sum())} NaN/inf samples were filled in by linear interpolation",
-            stacklevel=3,
-        )
-    return signal
+    return usable_lead(signal, "the ECG")
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float, model=None) -> np.ndarray:

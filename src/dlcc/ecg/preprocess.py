@@ -293,6 +293,39 @@ def pick_peaks(
     # END PROMPT
 
 
+def fill_missing(signal: np.ndarray, who: str) -> np.ndarray:
+    """Linear interpolation over NaN/inf samples (with a warning naming `who`), when some
+    samples are finite; the signal as it is otherwise."""
+    finite = np.isfinite(signal)
+    if finite.all() or not finite.any():
+        return signal
+    warnings.warn(
+        f"{who}: {int((~finite).sum())} missing sample(s) of {len(signal)} were filled by "
+        "linear interpolation",
+        UserWarning,
+        stacklevel=3,
+    )
+    positions = np.arange(len(signal))
+    filled = np.array(signal, dtype=np.float64)
+    filled[~finite] = np.interp(positions[~finite], positions[finite], signal[finite])
+    return filled
+
+
+def usable_lead(signal: np.ndarray, who: str) -> np.ndarray | None:
+    """A lead ready for a detector: gaps filled (`fill_missing`), or None, with a warning,
+    when it is flat or has no finite sample (it holds no beats: not an error)."""
+    signal = np.asarray(signal, dtype=np.float64)
+    finite = np.isfinite(signal)
+    if not finite.any() or np.ptp(signal[finite]) == 0:
+        warnings.warn(
+            f"{who}: the signal is flat or has no finite sample; no beats detected",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    return fill_missing(signal, who)
+
+
 def _check_rate(value, name: str) -> None:
     if not _positive(value):
         raise DataError(f"expected {name} as a sampling rate > 0 Hz; got {value!r}.")

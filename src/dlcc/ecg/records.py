@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dlcc.ecg.preprocess import fill_missing
 from dlcc.errors import DataError
 
 # The MIT-BIH beat annotation symbols (the PhysioBank "beat" codes); every other
@@ -168,7 +168,7 @@ def read_record(
             f"record {name}: {seconds:.2f} s long ({len(signal)} samples at {fs:g} Hz); "
             f"expected at least {max(min_seconds, 1 / fs):g} s; use a longer record."
         )
-    signal = _fill_missing(signal, name)
+    signal = fill_missing(signal, f"record {name}")
     beats, symbols = None, None
     if annotations is not None:
         beats, symbols = _read_beats(wfdb, record_path, annotations, len(signal))
@@ -275,23 +275,6 @@ def _read_beats(wfdb, record_path: Path, extension: str, length: int):
     keep = np.isin(symbols, BEAT_SYMBOLS) & (samples >= 0) & (samples < length)
     order = np.argsort(samples[keep], kind="stable")
     return samples[keep][order], symbols[keep][order]
-
-
-def _fill_missing(signal: np.ndarray, name: str) -> np.ndarray:
-    """Linear interpolation over NaN/inf samples, when some samples are finite."""
-    finite = np.isfinite(signal)
-    if finite.all() or not finite.any():
-        return signal
-    warnings.warn(
-        f"record {name}: {int((~finite).sum())} missing sample(s) of {len(signal)} were "
-        f"filled by linear interpolation",
-        UserWarning,
-        stacklevel=3,
-    )
-    positions = np.arange(len(signal))
-    filled = signal.copy()
-    filled[~finite] = np.interp(positions[~finite], positions[finite], signal[finite])
-    return filled
 
 
 def _is_positive(value) -> bool:

@@ -119,7 +119,7 @@ def find_cell_peaks(heatmap, min_distance: int, threshold: float):
     return find_peaks(heatmap, min_distance=min_distance, threshold=threshold)
 
 
-NOT_DENSE = ("classification", "language_model", "beats")
+NOT_DENSE = ("classification", "language_model")
 
 
 def _check_task(run_dir: str, command: str) -> None:
@@ -128,6 +128,11 @@ def _check_task(run_dir: str, command: str) -> None:
     from dlcc.segmentation.predictor import PredictError
 
     task = read_run(run_dir).task
+    if task == "beats":
+        raise PredictError(
+            f"{run_dir} is a beats run (R-peaks in ECG signals), not an image model; use "
+            f"`dlcc ecg detect RECORD --model {run_dir} --out DIR`"
+        )
     if command == "detect" and task != "detection":
         hint = "; use `dlcc segment predict`" if task not in NOT_DENSE else ""
         raise PredictError(
