@@ -113,3 +113,12 @@ def test_the_recipe_parser_builds_and_refuses_in_one_line():
         build_ecg_augmentation([{"polarity_flip": {"p": 2}}])
     with pytest.raises(TransformError, match=r"batch of windows \(B, C, T\)"):
         augment(torch.zeros(2, 100), torch.zeros(2, 100), _gen())
+
+
+def test_an_empty_composition_copies_ecg_windows():
+    from dlcc.ecg.augment import EcgCompose
+
+    inputs, targets = torch.randn(2, 1, 50), torch.rand(2, 1, 50)
+    out_inputs, out_targets = EcgCompose([])(inputs, targets, torch.Generator())
+    assert torch.equal(out_inputs, inputs) and out_inputs is not inputs
+    assert torch.equal(out_targets, targets) and repr(EcgCompose([])) == "EcgCompose([])"

@@ -21,11 +21,12 @@ This is the one module of `dlcc.ecg` that imports torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
 from dlcc.ecg.preprocess import FS
+from dlcc.training.paired_transforms import PairedCompose
 from dlcc.training.transforms import TransformError, build_entries
 
 
@@ -248,25 +249,15 @@ class BaselineWander:
         )
 
 
-class EcgCompose:
-    """Apply transforms in order, each with the same generator; none: copies."""
-
-    def __init__(self, transforms: Sequence[Callable]):
-        self.transforms = list(transforms)
+class EcgCompose(PairedCompose):
+    """Apply transforms in order, each with the same generator; none: copies. The pair is
+    checked as ECG windows, (B, 1, T) and (B, K, T), before the first transform."""
 
     def __call__(self, inputs, targets, generator):
         check_pair(inputs, targets, generator, "augment")
         if not self.transforms:
             return inputs.clone(), targets.clone()
-        for transform in self.transforms:
-            inputs, targets = transform(inputs, targets, generator)
-        return inputs, targets
-
-    def __len__(self) -> int:
-        return len(self.transforms)
-
-    def __repr__(self) -> str:
-        return f"EcgCompose([{', '.join(repr(t) for t in self.transforms)}])"
+        return super().__call__(inputs, targets, generator)
 
 
 ECG_TRANSFORMS: dict[str, type] = {

@@ -331,7 +331,7 @@ class PairedCompose:
         return len(self.transforms)
 
     def __repr__(self) -> str:
-        return f"PairedCompose([{', '.join(repr(t) for t in self.transforms)}])"
+        return f"{type(self).__name__}([{', '.join(repr(t) for t in self.transforms)}])"
 
 
 PAIRED_TRANSFORMS: dict[str, type] = {
