@@ -102,8 +102,10 @@ def detect_command(args: argparse.Namespace) -> int:
     from dlcc.ecg.detector import load_detector
     from dlcc.ecg.records import read_record, write_annotations
 
-    record = read_record(args.record, channel=args.channel, annotations=None)
-    reference = _reference_beats(args.record, args.channel)
+    has_annotations = Path(f"{Path(args.record).with_suffix('')}.atr").is_file()
+    record = read_record(args.record, channel=args.channel,
+                         annotations="atr" if has_annotations else None)  # fmt: skip
+    reference = record.beats  # the record's own beat annotations, or None
     detector = load_detector(args.model)
     beats = detector.detect(record.signal, record.fs)
     out = Path(args.out)
@@ -139,15 +141,6 @@ def detect_command(args: argparse.Namespace) -> int:
             f"PPV {score.ppv:.4f} F1 {score.f1:.4f} (FP {score.fp}, FN {score.fn})"
         )
     return 0
-
-
-def _reference_beats(record_path: str, channel: int):
-    """The record's own beat annotations (.atr), or None when it has none."""
-    from dlcc.ecg.records import read_record
-
-    if not Path(f"{Path(record_path).with_suffix('')}.atr").is_file():
-        return None
-    return read_record(record_path, channel=channel).beats
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
