@@ -27,9 +27,12 @@ def test_smoke_recipes_use_the_embedded_digits_so_tests_need_no_download():
         if name.endswith("_smoke"):
             # or the user's own files, which the tests make (segmentation_smoke), or the ISBI
             # images, which have no download: their tests skip without the shared folder; or
-            # the generated copy text (the language models')
-            dataset = load_recipe(name).data.dataset
-            assert dataset in ("digits", "image_masks", "isbi2012_em", "copy"), name
+            # the generated copy text (the language models'), or synthetic ECG alone
+            recipe = load_recipe(name)
+            dataset = recipe.data.dataset
+            assert dataset in ("digits", "image_masks", "isbi2012_em", "copy", "ecg_beats"), name
+            if dataset == "ecg_beats":  # generated here: MIT-BIH record 100 left out
+                assert recipe.data.options.get("use_mitdb") is False, name
 
 
 def test_an_unknown_key_names_the_closest_valid_one(tmp_path):
