@@ -13,6 +13,7 @@ from dlcc.ecg.preprocess import (
     beats_to_internal,
     beats_to_native,
     heatmap,
+    local_maxima,
     normalise,
     pick_peaks,
     resample,
@@ -37,7 +38,7 @@ def test_resample_keeps_a_sinusoids_frequency_and_matches_scipy(fs):
     x = np.sin(2 * np.pi * 7.0 * t + 0.3)
     y = to_internal(x, fs)
     up, down = resampling_ratio(fs, FS)
-    np.testing.assert_array_equal(y, sps.resample_poly(x, up, down))
+    np.testing.assert_allclose(y, sps.resample_poly(x, up, down), rtol=0, atol=1e-12)
     assert len(y) == -(-len(x) * up // down)
     expected = np.sin(2 * np.pi * 7.0 * np.arange(len(y)) / FS + 0.3)
     interior = slice(int(FS), len(y) - int(FS))  # away from the filter's edge effects
@@ -45,6 +46,33 @@ def test_resample_keeps_a_sinusoids_frequency_and_matches_scipy(fs):
     spectrum = np.abs(np.fft.rfft(y))
     assert np.fft.rfftfreq(len(y), 1 / FS)[np.argmax(spectrum)] == pytest.approx(7.0, abs=0.05)
     np.testing.assert_array_equal(resample(x, fs, fs), x)
+
+
+@pytest.mark.parametrize("fs", [360.0, 128.0, 500.0, 257.0, 1000.0, 100.0, 250.5])
+@pytest.mark.parametrize("n", [1, 2, 7, 100, 1001, 5003])
+def test_resample_equals_scipy_resample_poly_for_any_ratio_and_length(fs, n):
+    x = np.random.default_rng(n).standard_normal(n)
+    up, down = resampling_ratio(fs, FS)
+    expected = sps.resample_poly(x, up, down)
+    got = resample(x, fs)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_local_maxima_equals_scipy_find_peaks():
+    rng = np.random.default_rng(3)
+    for trial in range(500):
+        n = int(rng.integers(0, 60))
+        kind = trial % 3
+        if kind == 0:
+            x = rng.random(n)
+        elif kind == 1:
+            x = rng.integers(0, 3, n).astype(float)  # plateaus, and plateaus at the edges
+        else:
+            x = np.where(rng.random(n) < 0.3, -np.inf, rng.integers(0, 3, n).astype(float))
+        expected, _ = sps.find_peaks(x)
+        assert local_maxima(x).tolist() == expected.tolist(), x.tolist()
+        assert local_maxima(x).dtype == np.int64
 
 
 @pytest.mark.parametrize("fs", [360.0, 128.0, 500.0, 257.0])

@@ -15,7 +15,8 @@ comes from one of three places (`load_detector`):
 
 Detection, for a signal (N,) at its native rate fs:
 1. resample to the internal rate `FS` (`dlcc.ecg.preprocess.to_internal`);
-2. cut windows of the training length, half-overlapping, each normalised on its own;
+2. cut windows of the training length, overlapping by a quarter (`HOP_FRACTION`), each
+   normalised on its own;
 3. run the network on batches of windows; stitch the beat probabilities back together,
    each sample from the window where it is farthest from an edge;
 4. pick peaks (threshold, refractory period) and map them back to native samples, each
@@ -44,6 +45,10 @@ from dlcc.errors import DataError, DlccError
 
 FORMAT = "dlcc-beat-detector/1"
 DEFAULT_MODEL = Path(__file__).with_name("default_model") / "beatnet.pt"
+# Windows start every 3/4 of a window: every sample is read >= 1/8 of a window (1 s of
+# 8 s) from an edge, at 4/3 the cost of one pass (half-overlapping windows cost 2x and
+# scored the same: pooled F1 0.9985 on the 17 held-out records at either hop).
+HOP_FRACTION = 0.75
 MIN_FS = 100.0  # Hz: below it a QRS complex (80-120 ms) is a handful of samples
 
 
@@ -65,7 +70,7 @@ class BeatDetector:
     threshold: float = 0.5
     refractory_s: float = 0.2
     window: int = 2000
-    hop: int = 1000
+    hop: int = 1500
     source: str = ""
     card: dict = field(default_factory=dict)
     batch_size: int = 64
@@ -203,7 +208,7 @@ def _from_run(run_dir: Path, checkpoint: str = "best") -> BeatDetector:
         threshold=float(options.get("threshold", 0.5)),
         refractory_s=float(options.get("refractory_s", 0.2)),
         window=window,
-        hop=window // 2,
+        hop=round(window * HOP_FRACTION),
         source=str(predictor.checkpoint),
         card={"model": settings.get("model", {})},
     )

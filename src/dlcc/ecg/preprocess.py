@@ -4,12 +4,14 @@ The network sees every record at the internal rate `FS` = 250 Hz, whatever the r
 own ("native") rate: 250 Hz keeps a QRS (80-120 ms) at 20-30 samples, is a common
 clinical rate, and is a simple ratio to 360 Hz (25/36), 128 Hz (125/64) and 500 Hz (1/2).
 
-- `resample`, `to_internal`: polyphase resampling to FS;
+- `resample`, `to_internal`: polyphase resampling to FS (scipy's `resample_poly` filter,
+  computed here in NumPy: importing scipy.signal costs a second of every `dlcc ecg detect`);
 - `beats_to_internal`, `beats_to_native`: sample indices between the two rates, with an
   optional refinement onto the native signal's QRS extremum;
 - `normalise`, `windows`, `stitch`: fixed-length windows, robustly scaled, and their
   recombination after the network;
-- `heatmap`: the training target (a Gaussian per beat); `pick_peaks`: beats from scores.
+- `heatmap`: the training target (a Gaussian per beat); `local_maxima`, `pick_peaks`:
+  beats from scores.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import warnings
 from fractions import Fraction
 
 import numpy as np
-from scipy import signal as sps
 
 from dlcc.errors import DataError
 
@@ -45,17 +46,54 @@ def resampling_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
 
 
 def resample(signal: np.ndarray, fs_in: float, fs_out: float = FS) -> np.ndarray:
-    """A 1-D signal at fs_in resampled to fs_out (scipy.signal.resample_poly).
+    """A 1-D signal at fs_in resampled to fs_out (scipy.signal.resample_poly's result).
 
     signal: (N,) real. Returns (M,) float64 with M = ceil(N * up / down), (up, down) =
     `resampling_ratio(fs_in, fs_out)`. Sample m of the output is at time m / fs_out (the
     polyphase filter is zero-phase: no delay). Equal rates return a copy.
+
+    The signal is up-sampled by `up` (zeros between samples), low-pass filtered by the
+    filter of `lowpass_filter`, centred, and every `down`-th sample kept: output m is
+    sum_n x[n] h[m * down + half - n * up] over the taps in range, with samples outside
+    the signal taken as zero. Only the taps that meet a non-zero sample are computed.
     """
     signal = _check_signal(signal, "resample")
     up, down = resampling_ratio(fs_in, fs_out)
     if up == down:
         return signal.copy()
-    return sps.resample_poly(signal, up, down).astype(np.float64)
+    taps = lowpass_filter(up, down)  # (2 * half + 1,)
+    half = (len(taps) - 1) // 2
+    n_out = -(-len(signal) * up // down)
+    per_phase = -(-len(taps) // up)  # taps of one polyphase branch
+    table = np.zeros(per_phase * up + up)
+    table[: len(taps)] = taps
+    branches = table[np.arange(up)[:, None] + up * np.arange(per_phase)[None, :]]  # (up, T)
+    padded = np.concatenate([np.zeros(per_phase), signal, np.zeros(per_phase + 1)])
+    out = np.empty(n_out)
+    chunk = max(1, 2**20 // per_phase)
+    lags = np.arange(per_phase)
+    for first in range(0, n_out, chunk):
+        centre = np.arange(first, min(first + chunk, n_out)) * down + half  # in the up-sampled grid
+        newest = centre // up  # the latest input sample each output reaches
+        phase = centre - newest * up  # which branch: tap phase + t * up meets sample newest - t
+        gathered = padded[newest[:, None] - lags[None, :] + per_phase]  # (chunk, T)
+        out[first : first + len(centre)] = np.einsum("ct,ct->c", gathered, branches[phase])
+    return out
+
+
+def lowpass_filter(up: int, down: int) -> np.ndarray:
+    """The anti-aliasing filter of resampling by up/down, scaled by up: (2 * half + 1,).
+
+    A Kaiser-windowed (beta 5) sinc with its cut-off at the lower of the two Nyquist
+    rates, half = 10 * max(up, down) taps each side, unit gain at DC before the scaling by
+    up (which restores the amplitude the zeros of up-sampling take away). This is
+    scipy.signal.resample_poly's default filter (firwin with a ('kaiser', 5.0) window).
+    """
+    rate = max(up, down)
+    half = 10 * rate
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    taps = np.sinc(offsets / rate) / rate * np.kaiser(2 * half + 1, 5.0)
+    return taps / taps.sum() * up
 
 
 def to_internal(signal: np.ndarray, fs: float) -> np.ndarray:
@@ -243,6 +281,26 @@ def heatmap(beats: np.ndarray, length: int, fs: float = FS, sigma_s: float = 0.0
     return out
 
 
+def local_maxima(scores: np.ndarray) -> np.ndarray:
+    """The peaks of a trace, as scipy.signal.find_peaks finds them: (K,) int64, sorted.
+
+    scores: (N,) real, no NaN. A peak is a run of equal samples (one sample, or a plateau)
+    higher than the samples on both sides of it; a run that touches the first or last
+    sample has one side only and is never a peak. A plateau's position is its middle (the
+    left one of two middles).
+    """
+    scores = np.asarray(scores)
+    if len(scores) < 3:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], scores[1:] != scores[:-1]]))
+    ends = np.concatenate([starts[1:], [len(scores)]]) - 1
+    values = scores[starts]  # one value per run of equal samples
+    inner = np.arange(1, len(starts) - 1)
+    peak = (values[inner] > values[inner - 1]) & (values[inner] > values[inner + 1])
+    runs = inner[peak]
+    return ((starts[runs] + ends[runs]) // 2).astype(np.int64)
+
+
 def pick_peaks(
     scores: np.ndarray, fs: float = FS, threshold: float = 0.5, refractory_s: float = 0.25
 ) -> np.ndarray:
@@ -265,7 +323,7 @@ def pick_peaks(
         raise DataError(f"pick_peaks expects refractory_s >= 0 seconds; got {refractory_s!r}.")
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     # BEGIN SOLUTION pick_peaks: local maxima >= threshold, then greedy by height, spaced
-    candidates, _ = sps.find_peaks(scores)  # plateau middles, left of two; no edges
+    candidates = local_maxima(scores)  # plateau middles, left of two; no edges
     candidates = candidates[scores[candidates] >= threshold]
     gap = int(np.ceil(refractory_s * float(fs) - 1e-9))
     order = np.lexsort((candidates, -scores[candidates]))  # height desc, then position
@@ -283,8 +341,8 @@ def pick_peaks(
     # scores is (N,) float64 here, with NaN and inf already turned into -inf.
     # 1. The candidates: every peak (a sample, or the middle of a plateau of equal samples,
     #    the left one of two middles, higher than the samples on both sides; never the first
-    #    or last sample) whose score is >= threshold. scipy.signal.find_peaks (imported here
-    #    as sps) finds exactly these peaks; a loop over the samples does too.
+    #    or last sample) whose score is >= threshold. local_maxima(scores), above, finds exactly
+    #    these peaks (so do scipy.signal.find_peaks and a loop over the samples).
     # 2. gap = ceil(refractory_s * fs) samples (compute it as int(np.ceil(refractory_s *
     #    float(fs) - 1e-9)): 0.275 * 360.0 is 99.00000000000001, and the gap is 99).
     # 3. Visit the candidates highest first (equal heights: the earlier first) and keep one
