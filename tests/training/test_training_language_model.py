@@ -180,3 +180,71 @@ def test_dlcc_text_sample_reads_a_numpy_char_lstm_run_too(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("ab")
     assert main(["numpy", "sample", str(run), "--n", "20", "--top-k", "0"]) == 2
     assert "--top-k must be >= 1" in capsys.readouterr().err
+
+
+class _Clock:
+    """time.perf_counter for the loop: 1 s per call, so epoch lengths do not depend on the
+    machine (the epochs' seconds are read back from history.json, not assumed)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_fit_budget_lays_the_schedule_out_over_the_epochs_that_fit(tmp_path, monkeypatch, capsys):
+    import dlcc.training.loop as loop
+
+    monkeypatch.setattr(loop, "time", _Clock())
+    run = tmp_path / "fit"
+    argv = ["train", "shakespeare_gpt_smoke", "--out", str(run), "--no-progress"]
+    settings = ["train.epochs=8", "train.time_budget=3.5", "train.fit_budget=true"]
+    assert main([*argv, *[arg for s in settings for arg in ("--set", s)]]) == 0
+    out = capsys.readouterr().out
+    history = json.loads((run / "history.json").read_text())["columns"]
+    seconds = history["seconds"]
+    assert len(seconds) < 8, "the budget should have cut the run short"
+    assert len(seconds) == loop.epochs_within_budget(seconds, 3.5, 8)
+    assert "the lr schedule now spans them" in out
+    # the one-cycle schedule reached its end on the last step: the final, smallest lr
+    # (recipe: lr 0.003, torch's defaults div_factor 25, final_div_factor 1e4)
+    assert history["lr"][-1] == pytest.approx(0.003 / 25 / 1e4, rel=1e-6)
+
+
+def test_fit_budget_needs_a_budget_and_the_epoch_count_follows_the_pace(tmp_path, capsys):
+    from dlcc.training.schedules import epochs_within_budget
+
+    assert epochs_within_budget([], 100.0, 6) == 6  # no pace yet: as planned
+    assert epochs_within_budget([30.0], 100.0, 6) == 3  # 30 + 2 * 30 <= 100 < 30 + 3 * 30
+    assert epochs_within_budget([10.0], 100.0, 6) == 6  # never more than train.epochs
+    assert epochs_within_budget([30.0, 60.0], 100.0, 6) == 2  # slower: none more fit
+    assert epochs_within_budget([120.0], 100.0, 6) == 1  # the epochs done stay done
+    argv = ["train", "shakespeare_gpt_smoke", "--out", str(tmp_path / "r"), "--no-progress"]
+    assert main([*argv, "--set", "train.fit_budget=true"]) == 2
+    assert "train.time_budget, which is not set" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("name", ["onecycle", "cosine"])
+def test_a_refitted_schedule_is_where_a_fresh_one_over_the_new_length_would_be(name):
+    import torch
+
+    from dlcc.training.config import ScheduleConfig
+    from dlcc.training.schedules import build_scheduler, refit_scheduler
+
+    def optimiser():
+        return torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=0.01)
+
+    schedule = ScheduleConfig(name=name)
+    moved = optimiser()
+    build_scheduler(moved, schedule, 0.01, 100, 10)  # the plan it had
+    refit_scheduler(moved, schedule, 0.01, 60, 10, 25)
+    oracle = optimiser()
+    fresh = build_scheduler(oracle, schedule, 0.01, 60, 10)
+    for _ in range(25):
+        oracle.step()
+        fresh.step()
+    assert moved.param_groups[0]["lr"] == pytest.approx(oracle.param_groups[0]["lr"], rel=1e-12)
+    assert moved.param_groups[0]["betas"] == pytest.approx(oracle.param_groups[0]["betas"])

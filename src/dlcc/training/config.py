@@ -108,6 +108,10 @@ class TrainConfig:
     # seconds of training (summed over sessions, validation excluded): no epoch starts that,
     # at the last epoch's pace, would end past it; None: no limit. Machine-dependent.
     time_budget: float | None = None
+    # with time_budget: after each epoch the lr schedule is laid out again over the epochs
+    # that fit (`dlcc.training.schedules.epochs_within_budget`), so that it anneals in time
+    # on a slow or busy machine. Depends on the clock: not bit-exact on resume.
+    fit_budget: bool = False
 
 
 @dataclass
@@ -306,6 +310,12 @@ def check_config(config: Config) -> None:
     if config.train.time_budget is not None and not config.train.time_budget > 0:
         budget = config.train.time_budget
         raise ConfigError(f"train.time_budget: expected seconds > 0 or null, got {budget}")
+    if config.train.fit_budget and config.train.time_budget is None:
+        raise ConfigError(
+            "train.fit_budget: true lays the schedule out over the epochs that fit in "
+            "train.time_budget, which is not set; set train.time_budget (seconds) or "
+            "train.fit_budget: false"
+        )
     if config.data.stride is not None and config.data.stride < 1:
         raise ConfigError(f"data.stride: expected >= 1 or null, got {config.data.stride}")
     if config.train.grad_clip is not None and config.train.grad_clip <= 0:

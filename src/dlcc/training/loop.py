@@ -41,7 +41,7 @@ from dlcc.training.checkpoint import CheckpointError, load_checkpoint, save_chec
 from dlcc.training.config import Config, ConfigError
 from dlcc.training.data import EvalSampler, make_loader, train_sampler
 from dlcc.training.logging import FileLogger, MetricsLogger, MultiLogger
-from dlcc.training.schedules import build_scheduler
+from dlcc.training.schedules import build_scheduler, epochs_within_budget, refit_scheduler
 from dlcc.training.sequence import reset_carried_state
 from dlcc.training.setup import (
     autocast_dtype,
@@ -358,9 +358,14 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         logger = FileLogger(run.root, resume_rows=logged)
         logger = MultiLogger(logger, extra_logger) if extra_logger else logger
         logger.log_params(config.to_dict())
+    planned = config.train.epochs  # train.fit_budget: the epochs that fit in the budget
+    if config.train.fit_budget:
+        planned = epochs_within_budget(
+            state.history["seconds"], config.train.time_budget, config.train.epochs
+        )
     started = time.perf_counter()
     try:
-        while state.epoch < config.train.epochs and not state.tracker.should_stop:
+        while state.epoch < planned and not state.tracker.should_stop:
             if budget_spent(state.history, config.train.time_budget, info):
                 break
             epoch = state.epoch
@@ -392,6 +397,11 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
                 seconds=seconds,
                 samples_per_second=train_metrics["samples"] / seconds,
             )
+            if config.train.fit_budget:
+                planned, scheduler = fit_budget(
+                    planned, optimizer, scheduler, state, config, steps_per_epoch, info
+                )
+                ctx.scheduler = scheduler
             improved = state.tracker.update(epoch + 1, state.history[monitor][-1])
             state.history.best_epoch = state.tracker.best_epoch
             state.history.stopped_early = state.tracker.stopped_early
@@ -426,6 +436,32 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     finally:
         if logger is not None:
             logger.close()
+
+
+def fit_budget(planned, optimizer, scheduler, state, config, steps_per_epoch, info):
+    """(epochs, scheduler): the lr schedule laid out again over the epochs that now fit in
+    train.time_budget, when they are not the `planned` ones (train.fit_budget)."""
+    fits = epochs_within_budget(
+        state.history["seconds"], config.train.time_budget, config.train.epochs
+    )
+    fits = distributed.broadcast_object(fits, info)  # rank 0's clock decides for all ranks
+    if fits == planned:
+        return planned, scheduler
+    if info.is_main:
+        print(
+            f"time budget of {config.train.time_budget:g}s: {fits} epochs fit at "
+            f"{state.history['seconds'][-1]:.0f}s an epoch (planned {planned}); "
+            "the lr schedule now spans them"
+        )
+    scheduler = refit_scheduler(
+        optimizer,
+        config.schedule,
+        config.optim.lr,
+        fits * steps_per_epoch,
+        steps_per_epoch,
+        state.step,
+    )
+    return fits, scheduler
 
 
 def budget_spent(history: History, budget: float | None, info) -> bool:

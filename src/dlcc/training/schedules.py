@@ -12,6 +12,7 @@ formula, checked against torch's ``OneCycleLR``); the trainer does not call it.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -59,6 +60,44 @@ def build_scheduler(
             lambda step: schedule.gamma ** sum(step >= milestone for milestone in milestones),
         )
     raise ValueError(f"unknown schedule {schedule.name!r}")  # config.check_config prevents it
+
+
+def epochs_within_budget(seconds: list[float], budget: float, epochs: int) -> int:
+    """The epochs a run under train.time_budget will have in all, as far as one can tell.
+
+    seconds: the training seconds of the epochs done so far. The run keeps them and adds
+    as many more as fit in `budget` at the last epoch's pace (the rule by which the loop
+    stops: `dlcc.training.loop.budget_spent`), at most `epochs` in all. With none done yet
+    there is no pace to go by: `epochs`.
+    """
+    if not seconds:
+        return epochs
+    done, spent, pace = len(seconds), float(sum(seconds)), float(seconds[-1])
+    more = int((budget - spent) // pace) if pace > 0 else epochs
+    return max(done, min(epochs, done + max(0, more)))
+
+
+def refit_scheduler(
+    optimizer: torch.optim.Optimizer,
+    schedule: ScheduleConfig,
+    peak_lr: float,
+    total_steps: int,
+    steps_per_epoch: int,
+    steps_done: int,
+):
+    """`build_scheduler` over a new `total_steps`, moved on to step `steps_done`.
+
+    After it the optimiser's learning rate (and one-cycle's momentum) is the new
+    schedule's at `steps_done`: train.fit_budget's re-planning, when fewer (or more)
+    epochs fit in the time budget than planned.
+    """
+    scheduler = build_scheduler(optimizer, schedule, peak_lr, total_steps, steps_per_epoch)
+    if scheduler is not None:
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
+            warnings.simplefilter("ignore")
+            for _ in range(min(steps_done, max(1, total_steps))):
+                scheduler.step()
+    return scheduler
 
 
 def cosine_with_warmup(step: int, warmup_steps: int, total_steps: int) -> float:
