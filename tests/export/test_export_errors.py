@@ -114,6 +114,7 @@ def test_inputs_that_do_not_fit_the_file_are_refused_in_one_line(exported, which
         exported[which](inputs)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit's notice
 def test_files_not_written_by_dlcc_export_are_refused(tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00not a model")
@@ -125,3 +126,19 @@ def test_files_not_written_by_dlcc_export_are_refused(tmp_path):
         load_exported(plain)
     with pytest.raises(ExportError, match="does not exist"):
         load_exported(tmp_path / "missing.onnx")
+
+
+def test_an_out_path_that_is_a_folder_is_refused(tmp_path):
+    model, name, in_shape, classes = build_case("mlp")
+    with pytest.raises(ExportError, match="is a directory; give a file name"):
+        export_model(model, name, in_shape, "onnx", tmp_path, classes=classes)
+
+
+def test_the_callers_model_is_left_as_it_was(tmp_path):
+    model, name, in_shape, classes = build_case("small_cnn")
+    model.train()
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    export_model(model, name, in_shape, "torchscript", tmp_path / "m.pt", classes=classes)
+    assert model.training
+    after = model.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before)

@@ -10,6 +10,7 @@ beside it as ``FILE.json``.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -122,7 +123,8 @@ def export_model(
     out = Path(out)
     if out.is_dir():
         raise ExportError(f"--out {out} is a directory; give a file name, e.g. {out}/model.onnx")
-    spec = serving_spec(model.cpu(), model_name, in_shape, len(classes))
+    # A copy: the caller's model stays on its device, in its mode.
+    spec = serving_spec(copy.deepcopy(model).cpu(), model_name, in_shape, len(classes))
     metadata = build_metadata(
         file_format=file_format,
         spec=spec,

@@ -32,7 +32,7 @@ class ExportedModel:
     path: Path
     file_format: str  # onnx | torchscript
     metadata: dict
-    _runner: Any  # an onnxruntime.InferenceSession or a torch.jit.ScriptModule
+    runner: Any  # an onnxruntime.InferenceSession or a torch.jit.ScriptModule
 
     @property
     def task(self) -> str:
@@ -101,11 +101,11 @@ class ExportedModel:
         """Inputs shaped as `input_shape` (already normalised) -> logits, float32."""
         array = self.check_input(inputs)
         if self.file_format == "onnx":
-            return self._runner.run(None, {self.metadata["input"]["name"]: array})[0]
+            return self.runner.run(None, {self.metadata["input"]["name"]: array})[0]
         import torch
 
         with torch.inference_mode():
-            return self._runner(torch.from_numpy(array)).float().numpy()
+            return self.runner(torch.from_numpy(array)).float().numpy()
 
     __call__ = run
 
