@@ -71,3 +71,9 @@ def test_the_token_models_metadata_names_the_vocabulary_and_the_length_limit(tmp
     length = sidecar["input"]["dynamic"][1]
     assert length == {"name": "length", "axis": 1, "min": 1, "max": 16}
     assert sidecar["input"]["shape"] == ["batch", "length"]
+
+
+def test_the_loader_tells_the_formats_apart_by_their_bytes_not_their_names(tmp_path):
+    out, _ = _export(tmp_path, "torchscript")
+    misnamed = out.rename(tmp_path / "really_torchscript.onnx")
+    assert load_exported(misnamed).file_format == "torchscript"

@@ -4,17 +4,16 @@
     model.metadata["classes"], model.mean, model.std, model.task
     logits = model(batch)                         # (N, 1, 28, 28) float32 -> (N, 10)
 
-ONNX files run on ONNX Runtime (CPU), TorchScript files on `torch.jit`; which one a file is
-comes from its bytes (a TorchScript file is a zip archive), not its name. Inputs are checked
-against the metadata first (dtype, rank, fixed sizes, each dynamic axis's range), so a wrong
-shape is a one-line error, not a runtime's traceback.
+ONNX files run on ONNX Runtime (CPU), TorchScript files on `torch.jit`; which one a file
+is comes from its bytes (a TorchScript file is a zip archive: `ZIP_MAGIC`), not its name.
+Inputs are checked against the metadata first (dtype, rank, fixed sizes, each dynamic
+axis's range), so a wrong shape is a one-line error, not a runtime's traceback.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ import numpy as np
 
 from dlcc.export.formats import ExportError
 from dlcc.export.metadata import FORMAT, TORCHSCRIPT_EXTRA, from_properties
+
+ZIP_MAGIC = b"PK\x03\x04"  # a TorchScript file is a zip archive; ONNX is a protobuf
 
 
 @dataclass
@@ -115,7 +116,9 @@ def load_exported(path: str | Path) -> ExportedModel:
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path} does not exist: write one with `dlcc export RUN_DIR`")
-    if zipfile.is_zipfile(path):
+    with path.open("rb") as handle:
+        is_zip = handle.read(4) == ZIP_MAGIC
+    if is_zip:
         return _torchscript(path)
     return _onnx(path)
 
