@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "dlcc.runs.commands",
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",
+    "dlcc.export.commands",
     "dlcc.course.commands",
 ]
 

@@ -96,6 +96,7 @@ class Predictor:
     device: torch.device
     checkpoint: Path
     activation: str
+    in_shape: tuple[int, ...] = ()  # what it trained on: (C, H, W), (C, T) or (T,)
 
     @property
     def in_channels(self) -> int:
@@ -176,6 +177,7 @@ def load_predictor(
         in_shape=tuple(summary["in_shape"]),
         mean=list(summary["mean"]),
         std=list(summary["std"]),
+        train=None,  # not sequential: a stateful model starts every call from zeros
     )
     task = build_task(config, data)
     model = build_network(config, data, task)
@@ -191,4 +193,5 @@ def load_predictor(
         device=torch_device,
         checkpoint=path,
         activation="sigmoid" if task.num_outputs == 1 else "softmax",
+        in_shape=data.in_shape,
     )
