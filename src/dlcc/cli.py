@@ -31,6 +31,8 @@ COMMAND_MODULES = [
     "dlcc.runs.commands",
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",
+    "dlcc.adversarial.commands",
+    "dlcc.explain.commands",
     "dlcc.course.commands",
 ]
 
