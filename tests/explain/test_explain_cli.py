@@ -134,3 +134,24 @@ def test_an_unreadable_image_or_a_run_without_a_checkpoint_is_refused(
     (text / "config.yaml").write_text(yaml.safe_dump(document))
     assert _explain(text, tmp_path / "out", images) == 2
     assert "is a language_model run; `dlcc explain` needs an image model" in capsys.readouterr().err
+
+
+def test_a_segmentation_run_explains_a_box_of_its_output_and_nothing_beyond_its_reach(
+    tmp_path, monkeypatch
+):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "training"))
+    from training_helpers import make_image_masks  # the training tests' image/mask pairs
+
+    pairs = make_image_masks(tmp_path / "pairs", count=12, size=32)
+    config = load_recipe("segmentation_smoke", [f"data.path={pairs}", "train.epochs=2"])
+    config.train.progress, config.train.threads, config.train.device = False, 1, "cpu"
+    train(config, tmp_path / "run")
+    out = tmp_path / "out"
+    image = pairs / "images" / "0.png"
+    assert _explain(tmp_path / "run", out, image, "--box", "0,0,4,4") == 0
+    record = json.loads((out / "explain_saliency.json").read_text())[0]
+    assert (record["region"], record["region_pixels"], record["target"]) == ("box", 16, 1)
+    heat = np.load(out / record["map"])  # (32, 32): small_fcn sees a few pixels around each
+    assert heat.shape == (32, 32) and heat[:4, :4].sum() > 0 and heat[16:, 16:].max() == 0
