@@ -105,6 +105,21 @@ def test_occlusion_lights_the_one_patch_a_model_reads():
     lit = torch.zeros(8, 8, dtype=torch.bool)
     lit[1:5, 3:7] = True
     assert torch.equal(sliding[0] > 1e-6, lit)
+    # and each pixel holds the mean drop of the 2x2 windows covering it, pixel by pixel
+    x = inputs[0, 0].numpy().astype(np.float64)
+    weight = np.zeros((8, 8))
+    weight[2:4, 4:6] = model.weight.numpy()
+    expected = np.zeros((8, 8))
+    for row in range(8):
+        for col in range(8):
+            drops = [
+                (weight * x)[top : top + 2, left : left + 2].sum()
+                for top in range(7)
+                for left in range(7)
+                if top <= row < top + 2 and left <= col < left + 2
+            ]
+            expected[row, col] = np.mean(drops)
+    np.testing.assert_allclose(sliding[0].numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 class TwoSquares(nn.Module):
