@@ -87,7 +87,9 @@ def test_the_saliency_overlay_is_the_model_s_own_input_gradient(run, images, tmp
 
 def test_an_rgb_file_is_converted_for_a_grey_model_and_says_so(run, images, tmp_path, capsys):
     assert _explain(run, tmp_path / "out", images / "rgb.png") == 0
-    assert "RGB image converted to greyscale for a greyscale model" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "RGB image converted to greyscale for a greyscale model" in printed
+    assert "resized from 16x16 to the training size 8x8" in printed
 
 
 @pytest.mark.parametrize(

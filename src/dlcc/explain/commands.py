@@ -136,7 +136,13 @@ def compute_maps(args: argparse.Namespace) -> tuple[Path, list[dict]]:
     for path in paths:  # read and check every image before computing anything
         pixels, note = unit_pixels(read_image(path), predictor.in_channels, str(path))
         if task == "classification" and in_shape is not None:
-            pixels = resize(pixels, int(in_shape[1]), int(in_shape[2]))  # the training size
+            size = (int(in_shape[1]), int(in_shape[2]))  # (H, W) the classifier trained on
+            if pixels.shape[:2] != size:
+                print(
+                    f"{path}: resized from {pixels.shape[0]}x{pixels.shape[1]} to the training "
+                    f"size {size[0]}x{size[1]}"
+                )
+                pixels = resize(pixels, *size)
         elif pixels.shape[0] * pixels.shape[1] > MAX_PIXELS:
             raise ExplainError(
                 f"{path}: {pixels.shape[1]}x{pixels.shape[0]} pixels is too large to explain "
