@@ -32,6 +32,8 @@ COMMAND_MODULES = [
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",
     "dlcc.export.commands",
+    "dlcc.adversarial.commands",
+    "dlcc.explain.commands",
     "dlcc.course.commands",
 ]
 

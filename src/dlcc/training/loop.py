@@ -336,6 +336,9 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         network = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     if config.train.compile:
         network = torch.compile(network)
+    adversary = task.adversary(model)  # adversarial training: attack each augmented batch
+    if adversary is not None:
+        augment = then(augment, adversary)
     ctx = EpochContext(
         task=task,
         optimizer=optimizer,
@@ -462,6 +465,18 @@ def fit_budget(planned, optimizer, scheduler, state, config, steps_per_epoch, in
         state.step,
     )
     return fits, scheduler
+
+
+def then(first: Callable | None, second: Callable) -> Callable:
+    """Two batch steps ``(inputs, targets, generator) -> (inputs, targets)``, one after the
+    other (`first` may be None)."""
+    if first is None:
+        return second
+
+    def both(inputs, targets, generator=None):
+        return second(*first(inputs, targets, generator), generator)
+
+    return both
 
 
 def budget_spent(history: History, budget: float | None, info) -> bool:

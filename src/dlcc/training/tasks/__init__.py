@@ -38,6 +38,9 @@ def build_task(config: Config, data) -> Task:
     if name == "classification":
         options.setdefault("label_smoothing", config.train.label_smoothing)
         options.setdefault("num_classes", len(data.classes))
+        if options.get("adversarial") is not None:  # attacks work in pixels: unstandardise
+            options.setdefault("pixel_mean", list(data.mean))
+            options.setdefault("pixel_std", list(data.std))
     if name == "segmentation":
         options.setdefault("classes", list(data.classes))
     if name == "language_model":

@@ -12,7 +12,10 @@ The loop (`dlcc.training.loop`) holds no task code. It asks the task for:
   - `dense`: True when targets are per-pixel maps (B, K, H, W), so that augmentation moves
     them with the images (`dlcc.training.paired_transforms`);
   - `count(targets)`: how many items a batch's loss is a mean over, to weight batch means
-    (samples by default; the language model counts characters, padding left out).
+    (samples by default; the language model counts characters, padding left out);
+  - `adversary(model)`: None, or a step ``(inputs, targets, generator) -> (inputs,
+    targets)`` run on every training batch after augmentation: adversarial training
+    (classification's ``adversarial`` option, `dlcc.adversarial.AdversarialTraining`).
 
 A reporter may also have ``bind_model(model)``: `finish_run` hands it the trained model
 (with the weights reported on) before `write`; the language model's reporter samples text
@@ -62,6 +65,11 @@ class Task:
         from dlcc.training.transforms import build_augmentation
 
         return build_augmentation(spec, dense=self.dense)
+
+    def adversary(self, model):
+        """None, or ``(inputs, targets, generator) -> (inputs, targets)`` that replaces each
+        training batch (after augmentation) by one attacked against `model`."""
+        return None
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

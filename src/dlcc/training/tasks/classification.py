@@ -22,9 +22,40 @@ class ClassificationTask(Task):
     metric_names = ("accuracy",)
     plots = ("confusion_matrix.png", "misclassified.png")
 
-    def __init__(self, num_classes: int, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        label_smoothing: float = 0.0,
+        adversarial: dict | None = None,
+        pixel_mean: list[float] | None = None,
+        pixel_std: list[float] | None = None,
+    ) -> None:
+        """`adversarial` (``task.options.adversarial`` in a recipe), e.g. ``{attack: fgsm_rs,
+        eps: 0.3}``: train on batches attacked in pixel space (`dlcc.adversarial`), which
+        needs the inputs' standardisation, `pixel_mean` and `pixel_std` (per channel; the
+        data's, filled in by `build_task`). The train_* history columns are then those of
+        the attacked batches; validation and test stay clean."""
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
+        self.adversarial = None
+        if adversarial is not None:
+            from dlcc.adversarial.attacks import attack_spec
+
+            if pixel_mean is None or pixel_std is None:
+                raise ValueError(
+                    "adversarial training needs pixel_mean and pixel_std (the inputs' "
+                    "standardisation), which build_task fills in from the data"
+                )
+            self.adversarial = attack_spec(adversarial)
+        self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
+
+    def adversary(self, model):
+        """None, or the adversarial-training step for `model` (`AdversarialTraining`)."""
+        if self.adversarial is None:
+            return None
+        from dlcc.adversarial.attacks import AdversarialTraining
+
+        return AdversarialTraining(model, self.pixel_mean, self.pixel_std, self.adversarial)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The batch's mean cross-entropy, with label smoothing (training)."""
