@@ -33,13 +33,13 @@ def shared_data_dir(monkeypatch):
 def test_a_shakespeare_recipe_builds_and_takes_a_step(name):
     config = load_recipe(name)
     task, data = load_task_data(config)
-    assert len(data.classes) == 65 and data.in_shape == (128,)
+    assert len(data.classes) == 65 and data.in_shape == (config.data.seq_len,)
     val_characters = sum(task.count(data.val[i][1].unsqueeze(0)) for i in range(len(data.val)))
     assert val_characters == 111_539 - 1  # the whole validation text, each character once
     model = build_network(config, data, task)
     sampler = train_sampler(data.train, config.train.seed)
     inputs, targets = next(iter(make_loader(data.train, config.data.batch_size, sampler)))
-    assert inputs.shape == (config.data.batch_size, 128)
+    assert inputs.shape == (config.data.batch_size, config.data.seq_len)
     loss = task.loss(model(inputs), targets)
     loss.backward()
     assert abs(loss.item() - torch.log(torch.tensor(65.0)).item()) < 0.5  # untrained: ~ln 65
