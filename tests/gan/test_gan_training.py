@@ -153,11 +153,25 @@ def test_with_a_classifier_the_run_records_fid_and_class_accuracy(tmp_path, digi
     assert figures["fid_floor"] == pytest.approx(metrics["fid_floor"])
 
 
-def test_a_classifier_of_another_task_is_refused(tmp_path):
-    with pytest.raises(Exception, match="is a gan run; measuring samples needs a classification"):
-        gan = tmp_path / "gan"
-        trainer.train_gan(smoke("train.epochs=1"), gan)
+def test_a_classifier_of_another_task_or_a_missing_one_is_refused(tmp_path, capsys):
+    from dlcc.gan.metrics import GanMetricError
+
+    gan = tmp_path / "gan"
+    trainer.train_gan(smoke("train.epochs=1"), gan)
+    with pytest.raises(GanMetricError, match="is a gan run; measuring samples needs a class"):
         trainer.train_gan(smoke("train.epochs=1", classifier=str(gan)), tmp_path / "other")
+    missing = str(tmp_path / "runs" / "mnist_cnn")
+    with pytest.raises(ConfigError, match="does not exist: train the classifier first"):
+        trainer.train_gan(smoke(classifier=missing), tmp_path / "other")
+    assert not (tmp_path / "other").exists()  # refused before the run directory is made
+    capsys.readouterr()
+    assert main(["eval", str(gan)]) == 2  # dlcc eval points to dlcc gan evaluate
+    assert "is a GAN run" in capsys.readouterr().err
+
+
+def test_train_time_budget_stops_the_gan_between_epochs(tmp_path):
+    metrics = trainer.train_gan(smoke("train.epochs=5", "train.time_budget=0.001"), tmp_path / "r")
+    assert metrics["epochs"] == 1  # the first epoch always runs; the next would pass the budget
 
 
 @pytest.fixture(scope="module")

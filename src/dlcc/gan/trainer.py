@@ -113,6 +113,11 @@ def gan_options(config: Config) -> GanOptions:
             f"optim.name {config.optim.name!r}: the GAN trainer uses Adam; set optim.name: "
             "adam (with betas [0.5, 0.999])"
         )
+    if config.train.fit_budget:
+        raise ConfigError(
+            "train.fit_budget: the GAN trainer has no learning-rate schedule to lay out "
+            "again; keep train.time_budget and remove train.fit_budget"
+        )
     if config.train.accumulate != 1 or config.train.precision not in ("auto", "fp32"):
         raise ConfigError(
             "train.accumulate and train.precision: the GAN trainer runs fp32 without "
@@ -400,11 +405,12 @@ def train_gan(config: Config, run_dir, *, logger=None, command=None) -> dict:
     Returns metrics.json's figures: every dlcc.runs.METRIC_KEYS key, then test_loss (null)
     and test_<metric> for the sample metrics (null without a classifier) and fid_floor.
     """
-    from dlcc.gan.metrics import SAMPLE_METRICS, load_judge
+    from dlcc.gan.metrics import SAMPLE_METRICS
     from dlcc.training.checkpoint import load_checkpoint, save_checkpoint
     from dlcc.training.data import epoch_permutation, load_data
+    from dlcc.training.distributed import DistInfo
     from dlcc.training.logging import FileLogger, MultiLogger
-    from dlcc.training.loop import numbers
+    from dlcc.training.loop import budget_spent, numbers
     from dlcc.training.setup import pick_device, seed_everything
     from dlcc.training.state import RunState, data_summary
 
@@ -423,7 +429,7 @@ def train_gan(config: Config, run_dir, *, logger=None, command=None) -> dict:
     num_classes = len(data.classes)
     real = to_gan_range(data.train.inputs, data.mean, data.std)  # (N, C, H, W)
     labels = data.train.targets  # (N,)
-    judge = load_judge(options.classifier, device=str(device)) if options.classifier else None
+    judge = load_classifier(options.classifier, data.classes, device)
     run = RunDir(run_dir, "torch")
     nets = build_nets(config, options, data.in_shape, num_classes, device)
     resume = prepare_run_dir(run, "gan", config.to_dict(), resume_free=RESUME_FREE)
@@ -458,6 +464,8 @@ def train_gan(config: Config, run_dir, *, logger=None, command=None) -> dict:
     started = time.perf_counter()
     try:
         while state.epoch < config.train.epochs and not state.tracker.should_stop:
+            if budget_spent(state.history, config.train.time_budget, DistInfo()):
+                break
             epoch = state.epoch
             generator = torch.Generator().manual_seed(seed * 7919 + epoch * 101)
             order = epoch_permutation(len(real), seed, epoch)
@@ -499,6 +507,28 @@ def train_gan(config: Config, run_dir, *, logger=None, command=None) -> dict:
         )  # fmt: skip
     finally:
         logger.close()
+
+
+def load_classifier(path: str | None, classes: list[str], device):
+    """task.options.classifier as a `dlcc.gan.metrics.Judge` (None when not given), checked
+    to know the GAN dataset's classes."""
+    from dlcc.gan.metrics import load_judge
+
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise ConfigError(
+            f"task.options.classifier {path!r} does not exist: train the classifier first "
+            "(e.g. `dlcc train mnist_cnn --out runs/mnist_cnn`), or remove "
+            "task.options.classifier to train without sample metrics"
+        )
+    judge = load_judge(path, device=str(device))
+    if list(judge.classes) != list(classes):
+        raise ConfigError(
+            f"task.options.classifier {path!r} knows the classes {judge.classes}, the GAN's "
+            f"dataset has {list(classes)}: give a classifier trained on the same dataset"
+        )
+    return judge
 
 
 def write_epoch_grid(ema, z, labels, columns, root: Path, epoch: int) -> None:

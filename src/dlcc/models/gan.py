@@ -205,7 +205,13 @@ class GanDiscriminator(nn.Module):
         )
         self.feature_size = width * 2 * quarter[0] * quarter[1]
         self.score = nn.Linear(self.feature_size, 1)
-        self.embed = nn.Embedding(num_classes, self.feature_size) if conditional else None
+        self.embed = None
+        if conditional:
+            # at the scale of the score layer's own init, U(+-1/sqrt(F)): Embedding's N(0, 1)
+            # would make <embed(y), h> sqrt(F) times larger than linear(h) at the start
+            self.embed = nn.Embedding(num_classes, self.feature_size)
+            bound = self.feature_size**-0.5
+            nn.init.uniform_(self.embed.weight, -bound, bound)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         _check_labels(labels, self.conditional, self.num_classes, "GanDiscriminator")
