@@ -125,6 +125,12 @@ def test_bad_gan_options_are_refused_in_one_line(options, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_torchrun_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="runs in one process"):
+        trainer.train_gan(smoke(), tmp_path / "run")
+
+
 def test_a_schedule_other_than_none_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"schedule: \{name: none\}"):
         trainer.train_gan(smoke("schedule.name=onecycle"), tmp_path / "run")

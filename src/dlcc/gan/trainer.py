@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -415,6 +416,11 @@ def train_gan(config: Config, run_dir, *, logger=None, command=None) -> dict:
     from dlcc.training.state import RunState, data_summary
 
     options = gan_options(config)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "the GAN trainer runs in one process (its two optimisers are not wrapped for "
+            "DDP); start it with `dlcc train`, not torchrun"
+        )
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     device = pick_device(config.train.device)
