@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "dlcc.export.commands",
     "dlcc.adversarial.commands",
     "dlcc.explain.commands",
+    "dlcc.gan.commands",
     "dlcc.course.commands",
 ]
 

@@ -44,6 +44,13 @@ def evaluate_run(
 
             raise RunDirError(f"{run_dir} is a NumPy run, which runs on the CPU; drop --device")
         return evaluate_numpy_run(saved, checkpoint=checkpoint, split=split, data_dir=data_dir)
+    if saved.task == "gan":
+        from dlcc.runs import RunDirError
+
+        raise RunDirError(
+            f"{run_dir} is a GAN run, which has no test split to score; measure its samples "
+            f"with `dlcc gan evaluate {run_dir} --classifier CLASSIFIER_RUN`"
+        )
     from dlcc.training.evaluation import evaluate_torch_run
 
     return evaluate_torch_run(

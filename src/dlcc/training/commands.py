@@ -64,6 +64,8 @@ def _config_from_args(args: argparse.Namespace):
 
 def train_command(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
+    if config.task.name == "gan":  # two networks, alternating steps: its own trainer
+        return _train_gan(config, args)
     from dlcc.training import debug, loop
 
     if args.overfit_batch:
@@ -80,6 +82,20 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"suggested peak lr {result['suggested_lr']:.3g}; plot: {args.out}/lr_finder.png")
         return 0
     loop.train(config, args.out, command=["dlcc", *sys.argv[1:]])
+    return 0
+
+
+def _train_gan(config, args: argparse.Namespace) -> int:
+    from dlcc.training.config import ConfigError
+
+    if args.overfit_batch or args.lr_find:
+        raise ConfigError(
+            "--overfit-batch and --lr-find are for the supervised tasks; a GAN recipe "
+            "(task: gan) has no single loss to drive them: train it without them"
+        )
+    from dlcc.gan.trainer import train_gan
+
+    train_gan(config, args.out, command=["dlcc", *sys.argv[1:]])
     return 0
 
 
