@@ -53,6 +53,7 @@ from tqdm import tqdm
 from dlcc.gan import losses
 from dlcc.runs import BestTracker, History, RunDir, prepare_run_dir, write_history
 from dlcc.training.config import Config, ConfigError
+from dlcc.training.report import run_summary
 
 RESUME_FREE = ("train.progress", "data.workers", "data.data_dir", "description")
 LOSS_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -616,18 +617,7 @@ def finish_gan_run(
     if len(history):
         plot_losses(history, run.root / "losses.png")
     metrics = {
-        "kind": "torch",
-        "task": "gan",
-        "monitor": tracker.monitor,
-        "mode": tracker.mode,
-        "best_epoch": tracker.best_epoch,
-        "best_value": tracker.best_value,
-        "epochs": len(history),
-        "stopped_early": tracker.stopped_early,
-        "test_checkpoint": test_checkpoint,
-        "train_seconds": round(sum(history["seconds"]), 2),
-        "train_seconds_this_session": round(session_seconds, 2),
-        "parameters": count_parameters(nets.generator),
+        **run_summary("gan", tracker, history, test_checkpoint, session_seconds, nets.generator),
         "test_loss": None,  # a GAN has no test loss: its test figures are of samples
         **{f"test_{name}": value for name, value in figures.items()},
         "fid_floor": floor,

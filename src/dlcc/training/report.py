@@ -51,7 +51,6 @@ def finish_run(
     then of the validation split, and `report_split` in metrics.json says which it was.
     """
     from dlcc import plots
-    from dlcc.models import count_parameters
 
     test_checkpoint = "last"
     if run.best.is_file() and len(data.val):
@@ -74,18 +73,7 @@ def finish_run(
     if len(history):
         plots.plot_history(history.to_dict(), run.root / "history.png")
     metrics = {
-        "kind": "torch",
-        "task": task.name,
-        "monitor": tracker.monitor,
-        "mode": tracker.mode,
-        "best_epoch": tracker.best_epoch,
-        "best_value": tracker.best_value,
-        "epochs": len(history),
-        "stopped_early": tracker.stopped_early,
-        "test_checkpoint": test_checkpoint,
-        "train_seconds": round(sum(history["seconds"]), 2),
-        "train_seconds_this_session": round(session_seconds, 2),
-        "parameters": count_parameters(model),
+        **run_summary(task.name, tracker, history, test_checkpoint, session_seconds, model),
         **{f"test_{name}": test[name] for name in ("loss", *task.metric_names)},
         "test_samples": test["samples"],
         "report_split": report_split,
@@ -128,3 +116,24 @@ def epoch_line(history: History, task: Task, epochs: int) -> str:
 
 
 __all__ = ["epoch_line", "evaluate_split", "finish_run"]
+
+
+def run_summary(task_name, tracker, history, test_checkpoint, session_seconds, model) -> dict:
+    """The first `dlcc.runs.METRIC_KEYS` of a torch run's metrics.json, from its tracker and
+    history: the part every torch trainer (the loop's, the GAN's) writes the same way."""
+    from dlcc.models import count_parameters
+
+    return {
+        "kind": "torch",
+        "task": task_name,
+        "monitor": tracker.monitor,
+        "mode": tracker.mode,
+        "best_epoch": tracker.best_epoch,
+        "best_value": tracker.best_value,
+        "epochs": len(history),
+        "stopped_early": tracker.stopped_early,
+        "test_checkpoint": test_checkpoint,
+        "train_seconds": round(sum(history["seconds"]), 2),
+        "train_seconds_this_session": round(session_seconds, 2),
+        "parameters": count_parameters(model),
+    }
