@@ -153,6 +153,6 @@ def hardware() -> dict[str, Any]:
         torch = sys.modules.get("torch")  # only when the run already imported it
         if torch is not None and torch.cuda.is_available():
             gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001 - a broken driver must not stop a run's record
+    except Exception:  # a broken driver must not stop a run's record
         gpus = []
     return {"cpu": cpu, "cores": cores, "memory_gb": memory_gb, "gpus": gpus}
