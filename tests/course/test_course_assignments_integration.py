@@ -1,4 +1,4 @@
-"""The course mechanism on the real assignments (a1 to a4): a handful of grader runs each.
+"""The course mechanism on the real assignments (a1 to a5): a handful of grader runs each.
 
 For every ready assignment:
 1. the reference scores 100% (hidden tests included) and its results.json validates;
@@ -33,13 +33,15 @@ REPO = Path(dlcc.__file__).resolve().parents[2]
 # The regions pasted back into a release, per assignment: a layer's and the set-up's for
 # a1; for a2 `evaluate` (two regions in one function); for a3 `UNet.forward` (graded with
 # stand-in blocks, so it earns its one public test while ConvBlock and Up are still stubs);
-# for a4 `LSTM._backprop_layer` (graded on a cache the test makes, without the forward).
+# for a4 `LSTM._backprop_layer` (graded on a cache the test makes, without the forward);
+# for a5 `gradient_penalty` (graded on critics the tests build, without the losses around it).
 PASTED = [
     ("a1", "ReLU.forward"),
     ("a1", "describe_environment"),
     ("a2", "evaluate"),
     ("a3", "UNet.forward"),
     ("a4", "LSTM._backprop_layer"),
+    ("a5", "gradient_penalty"),
 ]
 ASSIGNMENTS = sorted({assignment_id for assignment_id, _ in PASTED})
 

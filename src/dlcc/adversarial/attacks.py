@@ -142,8 +142,16 @@ def fgsm(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, eps: floa
     pixels (B, C, H, W) in [0, 1], labels (B,) int64 -> adversarial pixels (B, C, H, W).
     """
     eps = check_eps(eps)
+    # BEGIN SOLUTION fgsm: one step of eps * sign(d loss / d pixels), clipped to [0, 1]
     gradient = input_gradient(model, pixels, labels)
     return (pixels.detach() + eps * gradient.sign()).clamp_(0.0, 1.0)
+    # END SOLUTION
+    # BEGIN PROMPT
+    # input_gradient(model, pixels, labels) (above) is d(summed cross-entropy)/d pixels,
+    # (B, C, H, W), without touching the model's parameters. Step every pixel by eps in the
+    # direction that raises the loss (its gradient's sign, torch.sign), from the original
+    # pixels (detached), then clip to the image range [0, 1] (clamp): (B, C, H, W).
+    # END PROMPT
 
 
 def pgd(

@@ -35,11 +35,21 @@ class ExplainError(DlccError):
 
 def input_gradient(model: nn.Module, inputs: torch.Tensor, score: ScoreFn) -> torch.Tensor:
     """d score / d inputs: (B, C, H, W), each image's gradient of its own score."""
+    # BEGIN SOLUTION input_gradient: d score / d inputs, (B, C, H, W), by one backward pass
     with torch.enable_grad():
         inputs = inputs.detach().float().requires_grad_(True)
         total = score(model(inputs).float()).sum()
         (gradient,) = torch.autograd.grad(total, inputs)
     return gradient
+    # END SOLUTION
+    # BEGIN PROMPT
+    # Under torch.enable_grad() (a caller may be in no_grad): a float32 leaf of the inputs
+    # (inputs.detach().float().requires_grad_(True)), (B, C, H, W); the model's outputs
+    # (cast .float()) through score, (B,); then torch.autograd.grad of the scores' sum with
+    # respect to the leaf. The images do not interact (eval mode), so row b of the gradient of
+    # the sum is image b's own gradient. autograd.grad, not .backward(): the parameters must
+    # get no .grad. Return the gradient, (B, C, H, W).
+    # END PROMPT
 
 
 def _channel_max_abs(gradient: torch.Tensor) -> torch.Tensor:
@@ -49,7 +59,14 @@ def _channel_max_abs(gradient: torch.Tensor) -> torch.Tensor:
 
 def saliency(model: nn.Module, inputs: torch.Tensor, score: ScoreFn) -> torch.Tensor:
     """Vanilla saliency: (B, C, H, W) inputs -> (B, H, W) max over channels of |gradient|."""
+    # BEGIN SOLUTION saliency: the largest |d score / d input| over the channels, (B, H, W)
     return _channel_max_abs(input_gradient(model, inputs, score))
+    # END SOLUTION
+    # BEGIN PROMPT
+    # The input gradient (your input_gradient above), (B, C, H, W); its absolute value; the
+    # largest over the channels (amax over dim 1), (B, H, W): a pixel counts as much as its
+    # most sensitive channel. Return it as float32 on the CPU.
+    # END PROMPT
 
 
 def smoothgrad(
