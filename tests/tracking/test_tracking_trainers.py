@@ -91,7 +91,8 @@ def test_no_track_and_dlcc_track_0_leave_the_store_alone(tracked, recipe, monkey
     assert main(["numpy", "train", "--model", "mlp", "--epochs", "1", "--out", "runs/n"]) == 0
     assert not (tracked / "a" / "tracking.json").exists()
     assert not (tracked / "n" / "tracking.json").exists()
-    assert client_for(f"sqlite:///{tracked / 'mlflow.db'}").search_runs(["0"]) == []
+    experiments = client_for(f"sqlite:///{tracked / 'mlflow.db'}").search_experiments()
+    assert [experiment.name for experiment in experiments] == ["Default"]
 
 
 def test_mlflow_tracking_uri_names_another_store(tracked, recipe, monkeypatch, empty_db):
@@ -124,7 +125,7 @@ def test_an_unreachable_server_is_one_warning_and_training_goes_on(tracked, reci
     )
     assert done.returncode == 0, done.stderr
     assert (tracked / "a" / "metrics.json").is_file()  # the run finished
-    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    warnings = [line for line in done.stderr.splitlines() if "dlcc: warning" in line]
     assert len(warnings) == 1, done.stderr
     assert uri in warnings[0] and "dlcc track sync runs/a" in warnings[0]
     assert "Traceback" not in done.stderr

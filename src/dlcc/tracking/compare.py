@@ -86,7 +86,7 @@ def table(runs: list[dict]) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells):
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 

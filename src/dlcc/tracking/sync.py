@@ -192,8 +192,9 @@ def open_run(run_dir: Path, state: dict, tags_for) -> tuple[Any, str]:
             if not _is_not_found(error):
                 raise
     experiment_id = store.experiment_id(client, state["experiment"], state["uri"])
-    tags = tags_for()
-    run = client.create_run(experiment_id, tags=tags, run_name=tags.get("mlflow.runName"))
+    tags = dict(tags_for())
+    run_name = tags.pop("mlflow.runName", None)
+    run = client.create_run(experiment_id, tags=tags, run_name=run_name)
     state.update(
         experiment_id=experiment_id,
         run_id=run.info.run_id,
