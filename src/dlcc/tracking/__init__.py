@@ -30,12 +30,45 @@ def tracking_enabled(no_track: bool = False) -> bool:
 
 
 def tracker_for(run_dir, *, experiment: str, no_track: bool = False, kind: str = "torch"):
-    """The `MlflowLogger` for a torch run in `run_dir`, or None when tracking is off."""
+    """The logger of a torch run in `run_dir`: MLflow, plus Weights & Biases when
+    DLCC_WANDB=1 (`wandb_logger`); None when tracking is off."""
     if not tracking_enabled(no_track):
         return None
     from dlcc.tracking.mlflow_logger import MlflowLogger
+    from dlcc.tracking.wandb_logger import WandbLogger, wandb_enabled
 
-    return MlflowLogger(run_dir, experiment=experiment, kind=kind)
+    mlflow_logger = MlflowLogger(run_dir, experiment=experiment, kind=kind)
+    if not wandb_enabled():
+        return mlflow_logger
+    return Trackers(mlflow_logger, WandbLogger(run_dir, experiment=experiment))
+
+
+class Trackers:
+    """Several tracking backends behind one `MetricsLogger` (each call goes to each)."""
+
+    def __init__(self, *loggers):
+        self.loggers = loggers
+
+    def log_params(self, params: dict) -> None:
+        for logger in self.loggers:
+            logger.log_params(params)
+
+    def log_metrics(self, metrics, step: int) -> None:
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step)
+
+    def log_artifact(self, path) -> None:
+        for logger in self.loggers:
+            logger.log_artifact(path)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()
+
+    def bind_model(self, model, data, device=None) -> None:
+        for logger in self.loggers:
+            if hasattr(logger, "bind_model"):
+                logger.bind_model(model, data, device)
 
 
 def track_finished_run(run_dir, *, experiment: str, no_track: bool = False) -> dict | None:

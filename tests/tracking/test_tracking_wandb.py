@@ -1,0 +1,32 @@
+"""Weights & Biases as a second backend, in its offline mode (no account, no network)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dlcc.cli import main
+
+wandb = pytest.importorskip("wandb")
+
+
+def test_with_dlcc_wandb_a_run_goes_to_mlflow_and_to_an_offline_wandb_run(
+    tracked, recipe, monkeypatch
+):
+    monkeypatch.setenv("DLCC_WANDB", "1")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tracked / "a"))
+    assert main(["train", str(recipe), "--out", "runs/a"]) == 0
+    assert (tracked / "a" / "tracking.json").is_file()  # MLflow as well
+    offline = list((tracked / "a" / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1
+    [summary_file] = offline[0].glob("files/wandb-summary.json")
+    summary = json.loads(summary_file.read_text())
+    final = json.loads((tracked / "a" / "metrics.json").read_text())
+    history = json.loads((tracked / "a" / "history.json").read_text())["columns"]
+    assert summary["test_accuracy"] == pytest.approx(final["test_accuracy"])
+    assert summary["train_loss"] == pytest.approx(history["train_loss"][-1])
+    [config_file] = offline[0].glob("files/config.yaml")
+    assert "optim.lr" in config_file.read_text()
