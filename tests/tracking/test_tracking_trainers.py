@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import yaml
@@ -109,28 +108,21 @@ def test_mlflow_tracking_uri_names_another_store(tracked, recipe, monkeypatch, e
     assert not (tracked / "mlartifacts").exists()
 
 
-def test_an_unreachable_server_is_one_warning_and_training_goes_on(tracked, recipe, monkeypatch):
+def test_an_unreachable_server_is_one_warning_and_training_goes_on(
+    tracked, recipe, monkeypatch, capsys
+):
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    started = time.monotonic()
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "dlcc", "train", str(recipe), "--out", "runs/a"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
+    assert main(["train", str(recipe), "--out", "runs/a"]) == 0
     assert (tracked / "a" / "metrics.json").is_file()  # the run finished
-    warnings = [line for line in done.stderr.splitlines() if "dlcc: warning" in line]
-    assert len(warnings) == 1, done.stderr
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "dlcc: warning" in line]
+    assert len(warnings) == 1, err
     assert uri in warnings[0] and "dlcc track sync runs/a" in warnings[0]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in err
     state = json.loads((tracked / "a" / "tracking.json").read_text())
     assert state["uri"] == uri and state["online"] is False and state["run_id"] is None
-    assert time.monotonic() - started < 200
+    assert "Connection" in state["error"] or "connect" in state["error"].lower()
 
 
 def test_a_resumed_run_continues_the_same_mlflow_run(tracked, recipe, monkeypatch):
