@@ -27,3 +27,19 @@ def add_device_argument(parser: argparse.ArgumentParser, default: str | None = N
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_track_arguments(parser: argparse.ArgumentParser, experiment: str) -> None:
+    """``--no-track`` and ``--experiment``: MLflow experiment tracking (on by default)."""
+    group = parser.add_argument_group(
+        "experiment tracking (MLflow; store: $MLFLOW_TRACKING_URI, else mlflow.db beside "
+        "the run directory)"
+    )
+    group.add_argument(
+        "--no-track",
+        action="store_true",
+        help="do not track this run in MLflow (DLCC_TRACK=0 does the same)",
+    )
+    group.add_argument(
+        "--experiment", default=None, help=f"the MLflow experiment's name (default: {experiment})"
+    )

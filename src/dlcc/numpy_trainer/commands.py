@@ -14,7 +14,7 @@ from dlcc.numpy_trainer.settings import MONITORS, TUNABLE, resolve_settings
 
 def register(commands) -> None:
     """Add ``dlcc numpy train`` to the top-level sub-parsers."""
-    from dlcc.cli_options import add_data_dir_argument
+    from dlcc.cli_options import add_data_dir_argument, add_track_arguments
 
     numpy_cmd = commands.add_parser("numpy", help="the from-scratch NumPy library")
     numpy_commands = numpy_cmd.add_subparsers(dest="numpy_command", required=True)
@@ -28,6 +28,7 @@ def register(commands) -> None:
     )
     add_train_arguments(train)
     add_data_dir_argument(train)
+    add_track_arguments(train, experiment="numpy")
     train.set_defaults(handler=train_command)
     sample = numpy_commands.add_parser(
         "sample",
@@ -127,7 +128,16 @@ def train_command(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.no_progress,
     )
+    _track(args, out)
     return 0
+
+
+def _track(args: argparse.Namespace, out: Path) -> None:
+    """Upload the finished run to MLflow (unless --no-track or DLCC_TRACK=0)."""
+    from dlcc.tracking import track_finished_run
+
+    experiment = getattr(args, "experiment", None) or "numpy"
+    track_finished_run(out, experiment=experiment, no_track=getattr(args, "no_track", False))
 
 
 def _char_train_command(args: argparse.Namespace) -> int:
@@ -145,6 +155,7 @@ def _char_train_command(args: argparse.Namespace) -> int:
     train_char_run(
         settings, out, data_dir=args.data_dir, resume=args.resume, progress=not args.no_progress
     )
+    _track(args, out)
     return 0
 
 

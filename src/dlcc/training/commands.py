@@ -10,7 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from dlcc.cli_options import add_data_dir_argument, add_device_argument, add_progress_argument
+from dlcc.cli_options import (
+    add_data_dir_argument,
+    add_device_argument,
+    add_progress_argument,
+    add_track_arguments,
+)
 
 
 def register(commands) -> None:
@@ -34,6 +39,7 @@ def register(commands) -> None:
     add_device_argument(train)
     add_data_dir_argument(train)
     add_progress_argument(train)
+    add_track_arguments(train, experiment="the recipe's name")
     debug = train.add_mutually_exclusive_group()
     debug.add_argument(
         "--overfit-batch",
@@ -81,8 +87,16 @@ def train_command(args: argparse.Namespace) -> int:
         result = debug.find_learning_rate(config, _fresh_dir(args.out))
         print(f"suggested peak lr {result['suggested_lr']:.3g}; plot: {args.out}/lr_finder.png")
         return 0
-    loop.train(config, args.out, command=["dlcc", *sys.argv[1:]])
+    loop.train(config, args.out, command=["dlcc", *sys.argv[1:]], logger=_tracker(args))
     return 0
+
+
+def _tracker(args: argparse.Namespace):
+    """The MLflow logger of this run (None with --no-track or DLCC_TRACK=0)."""
+    from dlcc.tracking import tracker_for
+
+    experiment = args.experiment or Path(args.recipe).stem
+    return tracker_for(args.out, experiment=experiment, no_track=args.no_track)
 
 
 def _train_gan(config, args: argparse.Namespace) -> int:
@@ -95,7 +109,7 @@ def _train_gan(config, args: argparse.Namespace) -> int:
         )
     from dlcc.gan.trainer import train_gan
 
-    train_gan(config, args.out, command=["dlcc", *sys.argv[1:]])
+    train_gan(config, args.out, command=["dlcc", *sys.argv[1:]], logger=_tracker(args))
     return 0
 
 

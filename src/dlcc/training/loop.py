@@ -359,6 +359,8 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
         # The rows an uninterrupted run would have logged so far, so metrics.csv is the same.
         logged = [{"step": row["epoch"], **numbers(row)} for row in state.history.rows()]
         logger = FileLogger(run.root, resume_rows=logged)
+        if hasattr(extra_logger, "bind_model"):  # the tracker's device tag, model artifact
+            extra_logger.bind_model(model, data, device)
         logger = MultiLogger(logger, extra_logger) if extra_logger else logger
         logger.log_params(config.to_dict())
     planned = config.train.epochs  # train.fit_budget: the epochs that fit in the budget
