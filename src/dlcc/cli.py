@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "dlcc.training.commands",
     "dlcc.text.commands",
     "dlcc.runs.commands",
+    "dlcc.runs.reproduce",
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",
     "dlcc.export.commands",
