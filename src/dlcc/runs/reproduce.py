@@ -116,8 +116,9 @@ def git_warnings(record: dict, here: dict) -> list[str]:
         )
     if then.get("commit") is None:
         source = (record.get("dlcc_git") or {}).get("commit")
+        changes = " with uncommitted changes" if (record.get("dlcc_git") or {}).get("dirty") else ""
         known = (
-            f"dlcc's own source was at commit {_short(source)}"
+            f"dlcc's own source was at commit {_short(source)}{changes}"
             if source
             else f"the code is identified only by dlcc {record.get('dlcc')}"
         )
