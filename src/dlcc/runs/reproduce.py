@@ -204,7 +204,8 @@ def hardware_warnings(record: dict, now: dict, kind: str, config: dict) -> list[
             f"a different CPU ({then.get('cpu')} then, {now.get('cpu')} now): vectorised "
             "floating-point sums may round differently, so the last digits may differ"
         )
-    if (then.get("gpus") or []) != (now.get("gpus") or []):
+    # A NumPy run uses no GPU (and its record is written before torch is ever imported).
+    if kind == "torch" and (then.get("gpus") or []) != (now.get("gpus") or []):
         warnings.append(
             f"different GPUs ({', '.join(then.get('gpus') or []) or 'none'} then, "
             f"{', '.join(now.get('gpus') or []) or 'none'} now): a run on another device "
