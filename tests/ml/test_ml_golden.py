@@ -31,6 +31,7 @@ import pytest
 from dlcc.atomic import write_text_atomic
 from dlcc.cli import main
 from dlcc.runs import strict_json
+from dlcc.runs.provenance import hardware
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DLCC_UPDATE_GOLDEN") == "1"
@@ -70,7 +71,7 @@ def test_smoke_metrics_match_the_golden_file(name, tmp_path, monkeypatch, capsys
             "command": ["dlcc", *spec["command"]],
             "metrics": {key: metrics[key] for key in [*spec["tolerances"], *spec["exact"]]},
             "tolerances": spec["tolerances"],
-            "measured_on": {"cpu": platform.processor() or platform.machine(),
+            "measured_on": {"cpu": hardware()["cpu"], "python": platform.python_version(),
                             "torch": torch.__version__, "numpy": numpy.__version__},
         }  # fmt: skip
         write_text_atomic(path, strict_json(golden))
