@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "dlcc.text.commands",
     "dlcc.runs.commands",
     "dlcc.tracking.commands",
+    "dlcc.runs.reproduce",
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",
     "dlcc.export.commands",

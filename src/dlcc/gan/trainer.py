@@ -51,7 +51,14 @@ import torch
 from tqdm import tqdm
 
 from dlcc.gan import losses
-from dlcc.runs import BestTracker, History, RunDir, prepare_run_dir, write_history
+from dlcc.runs import (
+    BestTracker,
+    History,
+    RunDir,
+    prepare_run_dir,
+    start_run_record,
+    write_history,
+)
 from dlcc.training.config import Config, ConfigError
 from dlcc.training.report import run_summary
 
@@ -440,6 +447,7 @@ def train_gan(config: Config, run_dir, *, logger=None, command=None) -> dict:
     run = RunDir(run_dir, "torch")
     nets = build_nets(config, options, data.in_shape, num_classes, device)
     resume = prepare_run_dir(run, "gan", config.to_dict(), resume_free=RESUME_FREE)
+    start_run_record(run, command)  # run.json now, so a crashed run has its record
 
     measured = SAMPLE_METRICS if judge is not None else ()
     columns = ["epoch", *LOSS_COLUMNS, *measured, "lr", "seconds", "samples_per_second"]

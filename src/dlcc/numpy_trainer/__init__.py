@@ -11,7 +11,7 @@ The run directory is the one contract of `dlcc.runs` (the PyTorch trainer writes
     history.json       a column per metric (epoch, train_loss, ..., val_accuracy, lr, seconds)
     metrics.json       dlcc.runs.METRIC_KEYS, test_accuracy, test_loss, test_epoch, model,
                        dataset, and train_/val_ loss and accuracy at test_epoch
-    run.json           machine and versions (dlcc.runs.write_run_record)
+    run.json           how the run was made (dlcc.runs.record: start_run_record, write_run_record)
     checkpoints/       last.npz (everything to resume exactly), best.npz (best val_accuracy)
     confusion_matrix.json, history.png, confusion_matrix.png, misclassified.png
 

@@ -119,6 +119,23 @@ def config_sections(settings: dict, *, data_dir, progress: bool) -> dict:
     }
 
 
+def settings_from_config(sections: dict) -> tuple[dict, dict]:
+    """The inverse of `config_sections`: (settings, {data_dir, progress}) of a config.yaml."""
+    data, model, optim = sections["data"], sections["model"], sections["optim"]
+    train = sections["train"]
+    settings = {
+        **{key: data[key] for key in ("dataset", "batch_size", "seq_len")},
+        **{key: model[key] for key in ("embedding", "hidden", "layers")},
+        "optimizer": optim["name"],
+        "lr": optim["lr"],
+        "clip": optim["clip"],
+        "schedule": sections["schedule"]["name"],
+        **{key: train[key] for key in ("epochs", "steps_per_epoch", "time_budget", "seed")},
+        "patience": train["patience"],
+    }
+    return settings, {"data_dir": data["data_dir"], "progress": bool(train["progress"])}
+
+
 def build_char_model(model_settings: dict, vocab_size: int):
     from dlcc.numpy_nn.sequence import CharLSTM
 
@@ -131,7 +148,13 @@ def build_char_model(model_settings: dict, vocab_size: int):
 
 
 def train_char_run(
-    settings: dict, out, *, data_dir=None, resume: bool = False, progress: bool = True
+    settings: dict,
+    out,
+    *,
+    data_dir=None,
+    resume: bool = False,
+    progress: bool = True,
+    command: list[str] | None = None,
 ) -> dict:
     """Train `resolve_char_settings`' result into run directory `out`; returns metrics."""
     from dlcc.atomic import write_text_atomic
@@ -140,7 +163,7 @@ def train_char_run(
     from dlcc.numpy_nn.sequence import Streams, evaluate_text, fit_tbptt
     from dlcc.numpy_nn.train import checkpoint_epoch, load_checkpoint
     from dlcc.numpy_trainer.settings import build_optimizer, build_schedule
-    from dlcc.runs import RunDir, prepare_run_dir, strict_json, write_history
+    from dlcc.runs import RunDir, prepare_run_dir, start_run_record, strict_json, write_history
 
     run = RunDir(Path(out), "numpy")
     print(f"dlcc numpy train: {MODEL} on {settings['dataset']} -> {run.root}")
@@ -153,6 +176,7 @@ def train_char_run(
         )
     sections = config_sections(settings, data_dir=data_dir, progress=progress)
     resume_from = prepare_run_dir(run, TASK, sections, resume_free=RESUME_FREE)
+    start_run_record(run, command)  # run.json now, so a crashed run has its record
     epochs_before = checkpoint_epoch(resume_from) if resume_from is not None else 0
 
     manual_seed(settings["seed"])
@@ -230,7 +254,7 @@ def train_char_run(
     }
     from dlcc.numpy_trainer.run import _finish
 
-    _finish(run, metrics)
+    _finish(run, metrics, command)
     print(
         f"validation loss {test.loss:.4f} nats/char ({metrics['test_bits_per_char']:.3f} "
         f"bits/char), accuracy {test.accuracy:.4f}, best weights of epoch {history.best_epoch}; "

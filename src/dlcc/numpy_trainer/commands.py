@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dlcc.errors import DlccError
@@ -127,6 +128,7 @@ def train_command(args: argparse.Namespace) -> int:
         overfit_batch=args.overfit_batch,
         resume=args.resume,
         progress=not args.no_progress,
+        command=["dlcc", *sys.argv[1:]],
     )
     _track(args, out)
     return 0
@@ -153,7 +155,12 @@ def _char_train_command(args: argparse.Namespace) -> int:
     settings = resolve_char_settings(dataset, overrides)
     out = Path(args.out or f"runs/numpy-char_lstm-{dataset}")
     train_char_run(
-        settings, out, data_dir=args.data_dir, resume=args.resume, progress=not args.no_progress
+        settings,
+        out,
+        data_dir=args.data_dir,
+        resume=args.resume,
+        progress=not args.no_progress,
+        command=["dlcc", *sys.argv[1:]],
     )
     _track(args, out)
     return 0

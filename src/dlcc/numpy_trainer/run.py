@@ -30,17 +30,19 @@ def train_numpy_run(
     overfit_batch: bool = False,
     resume: bool = False,
     progress: bool = True,
+    command: list[str] | None = None,
 ) -> dict:
     """Train the flat `settings` (see `resolve_settings`) into run directory `out`.
 
     A new directory starts a run; an unfinished one with the same settings resumes it;
     anything else is refused with a DlccError before a file is written. `resume=True`
-    insists that there is an unfinished run. Returns the metrics written to metrics.json.
+    insists that there is an unfinished run. `command` is what run.json records (default
+    sys.argv). Returns the metrics written to metrics.json.
     """
     from dlcc.numpy_nn import manual_seed
     from dlcc.numpy_nn.losses import CrossEntropyLoss
     from dlcc.numpy_nn.train import checkpoint_epoch, fit, load_checkpoint
-    from dlcc.runs import RunDir, prepare_run_dir, write_history
+    from dlcc.runs import RunDir, prepare_run_dir, start_run_record, write_history
 
     _check_settings(settings)
     run = RunDir(Path(out), "numpy")
@@ -55,6 +57,7 @@ def train_numpy_run(
         settings, overfit_batch=overfit_batch, data_dir=data_dir, progress=progress
     )
     resume_from = prepare_run_dir(run, TASK, sections, resume_free=RESUME_FREE)
+    start_run_record(run, command)  # run.json now, so a crashed run has its record
     epochs_before = checkpoint_epoch(resume_from) if resume_from is not None else 0
 
     input_shape, num_classes = data.x_train.shape[1:], len(data.classes)
@@ -130,7 +133,7 @@ def train_numpy_run(
             **{name: at_test[name] for name in MONITORS},
         }
     )
-    _finish(run, metrics)
+    _finish(run, metrics, command)
 
     print(
         f"test accuracy {metrics['test_accuracy']:.4f} with the {test_checkpoint} weights "
@@ -170,11 +173,11 @@ def _write_outputs(run, data, model, loss_fn, history, settings, progress) -> di
     return {"test_accuracy": test.accuracy, "test_loss": test.loss}
 
 
-def _finish(run, metrics: dict) -> None:
-    """run.json, then metrics.json: written last, it marks the run finished."""
+def _finish(run, metrics: dict, command: list[str] | None = None) -> None:
+    """run.json completed, then metrics.json: written last, it marks the run finished."""
     from dlcc.runs import write_metrics, write_run_record
 
-    write_run_record(run)
+    write_run_record(run, command)
     write_metrics(run, metrics)
 
 

@@ -126,6 +126,35 @@ def config_sections(settings: dict, *, overfit_batch: bool, data_dir, progress: 
 RESUME_FREE = ["data.data_dir", "train.progress"]
 
 
+def settings_from_config(sections: dict) -> tuple[dict, dict]:
+    """The inverse of `config_sections`: (flat settings, keyword options) of a config.yaml.
+
+    The options are ``overfit_batch``, ``data_dir`` and ``progress``, as `train_numpy_run`
+    takes them; ``dlcc reproduce`` trains a saved run again from them.
+    """
+    data, model, optim = sections["data"], sections["model"], sections["optim"]
+    train = sections["train"]
+    settings = {
+        "dataset": data["dataset"],
+        "batch_size": data["batch_size"],
+        "model": model["name"],
+        "hidden": model["hidden"],
+        "channels": model["channels"],
+        "dropout": model["dropout"],
+        "optimizer": optim["name"],
+        "lr": optim["lr"],
+        "l2": optim["l2"],
+        "schedule": sections["schedule"]["name"],
+        **{key: train[key] for key in ("epochs", "seed", "patience", "monitor", "mode")},
+    }
+    options = {
+        "overfit_batch": bool(train["overfit_batch"]),
+        "data_dir": data["data_dir"],
+        "progress": bool(train["progress"]),
+    }
+    return settings, options
+
+
 # ---- building the pieces from the settings -----------------------------------------------
 
 

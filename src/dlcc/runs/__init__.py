@@ -5,6 +5,7 @@ config.yaml is read or written).
 """
 
 from dlcc.runs.history import BestTracker, History
+from dlcc.runs.record import run_record, start_run_record, write_run_record
 from dlcc.runs.rundir import (
     METRIC_KEYS,
     RunDir,
@@ -14,13 +15,11 @@ from dlcc.runs.rundir import (
     read_history,
     read_metrics,
     read_run,
-    run_record,
     settings_differences,
     strict_json,
     write_config,
     write_history,
     write_metrics,
-    write_run_record,
 )
 
 __all__ = [
@@ -36,6 +35,7 @@ __all__ = [
     "read_run",
     "run_record",
     "settings_differences",
+    "start_run_record",
     "strict_json",
     "write_config",
     "write_history",

@@ -7,7 +7,8 @@
       history.json       {"columns": {"epoch": [...], "train_loss": [...], ...},
                           "best_epoch": 3, "stopped_early": false}
       metrics.json       the final figures (keys below); written last, it marks "finished"
-      run.json           the machine and versions (`run_record`)
+      run.json           how it was run: command, config, seeds, git, data, packages,
+                         machine (`dlcc.runs.record`)
       checkpoints/       last.EXT (every epoch, enough to resume exactly), best.EXT
       *.png, *.json      the task's report: curves, confusion matrix, overlays, ...
 
@@ -28,11 +29,8 @@ from __future__ import annotations
 
 import json
 import math
-import platform
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -306,38 +304,3 @@ def read_metrics(run: RunDir) -> dict:
     if not run.metrics.is_file():
         raise RunDirError(f"{run.root} has not finished (no metrics.json)")
     return json.loads(run.metrics.read_text(encoding="utf-8"))
-
-
-def run_record(kind: str, command: list[str] | None = None) -> dict:
-    """The machine-and-versions record of run.json: the one function that builds it.
-
-    It uses `dlcc.environment.describe_environment` (Assignment 1, Part 0, has learners
-    write it); while that is still a stub the record says so, and training goes on.
-    """
-    import dlcc
-
-    record: dict[str, Any] = {
-        "kind": kind,
-        "command": list(command) if command is not None else list(sys.argv),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dlcc": dlcc.__version__,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-    try:
-        from dlcc.environment import describe_environment
-
-        record["environment"] = describe_environment()
-    except NotImplementedError:
-        record["environment"] = None
-        record["environment_note"] = (
-            "dlcc.environment.describe_environment is not written yet (Assignment 1, Part 0)"
-        )
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        record["torch_threads"] = torch.get_num_threads()
-    return record
-
-
-def write_run_record(run: RunDir, command: list[str] | None = None) -> None:
-    write_text_atomic(run.run_info, strict_json(run_record(run.kind, command)))

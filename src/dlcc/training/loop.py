@@ -35,7 +35,14 @@ import torch
 from tqdm import tqdm
 
 from dlcc.errors import TrainingDiverged
-from dlcc.runs import BestTracker, History, RunDir, prepare_run_dir, write_history
+from dlcc.runs import (
+    BestTracker,
+    History,
+    RunDir,
+    prepare_run_dir,
+    start_run_record,
+    write_history,
+)
 from dlcc.training import distributed
 from dlcc.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dlcc.training.config import Config, ConfigError
@@ -286,6 +293,7 @@ def _train(config: Config, run: RunDir, info, extra_logger, command) -> dict:
     resume = None
     if info.is_main:
         resume = prepare_run_dir(run, task.name, config.to_dict(), resume_free=RESUME_FREE)
+        start_run_record(run, command)  # run.json now, so a crashed run has its record
     resume = run.last if distributed.broadcast_flag(resume is not None, info) else None
 
     model = build_network(config, data, task).to(device)
