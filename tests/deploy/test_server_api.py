@@ -80,7 +80,7 @@ def test_metrics_count_requests_latency_and_errors(client):
     route = 'route="/models/{name}/predict"'
     assert f'dlcc_requests_total{{{route},method="POST",status="200"}} 1.0' in body
     assert f'dlcc_request_errors_total{{{route},status="422"}} 1.0' in body
-    assert f'dlcc_request_duration_seconds_count{{{route}}} 2' in body
+    assert f"dlcc_request_duration_seconds_count{{{route}}} 2" in body
     assert 'dlcc_batch_size_count{model="digits"} 1' in body
     assert "dlcc_models_loaded 1.0" in body
 

@@ -20,8 +20,8 @@ import asyncio
 import hmac
 import json
 import time
-from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -235,9 +235,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     )
     async def ready():
         if not models:
-            return JSONResponse(
-                error_body("not_ready", "no model is loaded"), status_code=503
-            )
+            return JSONResponse(error_body("not_ready", "no model is loaded"), status_code=503)
         return {"status": "ready", "models": sorted(models)}
 
     @app.get("/models", tags=["models"], summary="The served models and their input specs")

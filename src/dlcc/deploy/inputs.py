@@ -154,7 +154,9 @@ def read_ecg_csv(data: bytes, fs: float | None) -> tuple[np.ndarray, float]:
             "with the form field fs) or two (time_s, signal)",
         )  # fmt: skip
     if len(rows) > MAX_ECG_SAMPLES:
-        raise InputError(413, "too_large", f"the CSV has {len(rows)} rows; at most {MAX_ECG_SAMPLES}")
+        raise InputError(
+            413, "too_large", f"the CSV has {len(rows)} rows; at most {MAX_ECG_SAMPLES}"
+        )
     widths = {len(row) for row in rows}
     if len(widths) != 1 or widths.pop() not in (1, 2):
         raise InputError(

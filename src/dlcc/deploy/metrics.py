@@ -101,7 +101,9 @@ class Histogram:
             running = 0
             for bound, count in zip(self.buckets, series, strict=False):
                 running += count
-                lines.append(f"{self.name}_bucket{_labels(names, (*labels, _number(bound)))} {running}")
+                lines.append(
+                    f"{self.name}_bucket{_labels(names, (*labels, _number(bound)))} {running}"
+                )
             lines.append(f"{self.name}_bucket{_labels(names, (*labels, '+Inf'))} {series[-1]}")
             lines.append(f"{self.name}_sum{_labels(self.label_names, labels)} {series[-2]!r}")
             lines.append(f"{self.name}_count{_labels(self.label_names, labels)} {series[-1]}")

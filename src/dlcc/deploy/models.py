@@ -276,9 +276,11 @@ class EcgModel(ServedModel):
                 "shape": ["samples"],
                 "min_seconds": self.detector.window / 250.0,
                 "json": "{'signal': [mV, ...], 'fs': Hz}",
-                "uploads": ["text/csv (time_s,signal or signal with the form field fs)",
-                            "WFDB: the .hea and its .dat files, each in a field 'file'"],
-            },  # fmt: skip
+                "uploads": [
+                    "text/csv (time_s,signal or signal with the form field fs)",
+                    "WFDB: the .hea and its .dat files, each in a field 'file'",
+                ],
+            },
             "labels": self.labels,
             "metrics": _test_metrics(card.get("metrics")),
         }
