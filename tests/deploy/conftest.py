@@ -91,5 +91,5 @@ def png_bytes(pixels: np.ndarray, mode: str = "L", fmt: str = "PNG") -> bytes:
 
     buffer = io.BytesIO()
     array = (np.clip(pixels, 0, 1) * 255).astype(np.uint8)
-    Image.fromarray(array, mode=mode).save(buffer, format=fmt)
+    Image.fromarray(array if mode == "L" else array).save(buffer, format=fmt)
     return buffer.getvalue()

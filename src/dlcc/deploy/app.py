@@ -108,9 +108,22 @@ class BodyLimit:
 class RequestMetrics:
     """ASGI middleware: count and time every request by its route template."""
 
-    def __init__(self, app, metrics: ServerMetrics):
+    def __init__(self, app, metrics: ServerMetrics, routes: list):
         self.app = app
         self.metrics = metrics
+        self.routes = routes
+
+    def _template(self, scope) -> str:
+        from starlette.routing import Match
+
+        for route in self.routes:
+            try:
+                match, _ = route.matches(scope)
+            except Exception:  # a route that cannot match this scope
+                continue
+            if match == Match.FULL:
+                return getattr(route, "path", "<unmatched>") or "<unmatched>"
+        return "<unmatched>"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -127,8 +140,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = getattr(scope.get("route"), "path", None) or self._template(scope)
             self.metrics.observe_request(
                 template, scope["method"], status, time.perf_counter() - started
             )
@@ -208,7 +220,9 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     # ---- metrics middleware -------------------------------------------------------------
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: it counts the 413s too
+    app.add_middleware(
+        RequestMetrics, metrics=metrics, routes=app.router.routes
+    )  # outermost: it counts the 413s too
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -316,6 +330,8 @@ async def _read_request(request: Request, model: ServedModel, settings: ServeSet
         body = await request.body()
         try:
             payload = json.loads(body)
+        except RecursionError:
+            raise InputError(400, "bad_json", "the JSON body is nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as error:
             raise InputError(
                 400, "bad_json", f"the body is not valid JSON ({error}); send an object"

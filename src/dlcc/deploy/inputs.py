@@ -38,11 +38,11 @@ def numeric_array(value, what: str, expected: str) -> np.ndarray:
             422, "bad_shape",
             f"{what} is a ragged array (rows of different lengths); expected {expected}",
         ) from None  # fmt: skip
+    if array.size == 0:
+        raise InputError(422, "bad_shape", f"{what} is empty; expected {expected}")
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.bool_)
     ):
-        if array.size == 0:
-            raise InputError(422, "bad_shape", f"{what} is empty; expected {expected}")
         raise InputError(
             422, "invalid_input",
             f"{what} must hold numbers only; received values of type {array.dtype.kind!r} "
@@ -66,10 +66,12 @@ def decode_image(data: bytes, *, channels: int, max_side: int) -> np.ndarray:
         raise InputError(422, "bad_image", "the uploaded file is empty; upload a PNG or JPEG")
     try:
         image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise InputError(413, "image_too_large", "the image has too many pixels") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise InputError(
             422, "bad_image",
-            "the uploaded file is not an image that decodes (expected PNG or JPEG bytes)",
+            "the uploaded file does not decode as an image (expected PNG or JPEG bytes)",
         ) from None  # fmt: skip
     if image.format not in IMAGE_FORMATS:
         raise InputError(
@@ -105,9 +107,7 @@ def resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
         channels = [pixels[..., c] for c in range(pixels.shape[-1])]
     out = [
         np.asarray(
-            Image.fromarray(c.astype(np.float32), mode="F").resize(
-                (width, height), Image.Resampling.BOX
-            )
+            Image.fromarray(c.astype(np.float32)).resize((width, height), Image.Resampling.BOX)
         )
         for c in channels
     ]

@@ -237,7 +237,7 @@ class ImageModel(ServedModel):
             mask = output.argmax(axis=0).astype(np.uint8)
             labels = self.labels
         buffer = io.BytesIO()
-        Image.fromarray(mask, mode="L").save(buffer, format="PNG")
+        Image.fromarray(mask).save(buffer, format="PNG")
         counts = np.bincount(mask.ravel(), minlength=len(labels))
         return {
             "model": self.name,
