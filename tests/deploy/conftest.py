@@ -84,12 +84,12 @@ def digit_image(value: int = 7, size: int = 28) -> np.ndarray:
     return image
 
 
-def png_bytes(pixels: np.ndarray, mode: str = "L", fmt: str = "PNG") -> bytes:
+def png_bytes(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
     import io
 
     from PIL import Image
 
     buffer = io.BytesIO()
     array = (np.clip(pixels, 0, 1) * 255).astype(np.uint8)
-    Image.fromarray(array if mode == "L" else array).save(buffer, format=fmt)
+    Image.fromarray(array).save(buffer, format=fmt)
     return buffer.getvalue()
