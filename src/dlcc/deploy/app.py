@@ -168,11 +168,10 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     @asynccontextmanager
     async def lifespan(app):
         yield
+        # The batchers' workers stop; the thread pools stay, so an app that is started
+        # again (a test client per request) still runs. Their threads end with the process.
         for batcher in batchers.values():
             await batcher.close()
-        for executor in executors.values():
-            executor.shutdown(wait=False)
-        no_batch_pool.shutdown(wait=False)
 
     app = FastAPI(
         lifespan=lifespan,
