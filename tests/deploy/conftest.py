@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from dlcc.deploy import ServeSettings, create_app
@@ -75,21 +74,3 @@ def make_client():
     yield make
     for client in clients:
         client.__exit__(None, None, None)
-
-
-def digit_image(value: int = 7, size: int = 28) -> np.ndarray:
-    """(size, size) float pixels in [0, 1]: a bar, light on dark, roughly a '1'."""
-    image = np.zeros((size, size))
-    image[size // 5 : size - size // 5, size // 2 - 2 : size // 2 + 2] = 1.0
-    return image
-
-
-def png_bytes(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    array = (np.clip(pixels, 0, 1) * 255).astype(np.uint8)
-    Image.fromarray(array).save(buffer, format=fmt)
-    return buffer.getvalue()

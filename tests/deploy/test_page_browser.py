@@ -11,8 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import digit_image, png_bytes
-from test_server_process import start_server, stop_server
+from deploy_helpers import digit_image, png_bytes, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ABSENT = not CHROMIUM.is_file() and shutil.which("chromium") is None

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import digit_image, png_bytes
+from deploy_helpers import digit_image, png_bytes
 
 from dlcc.deploy.models import ImageModel
 
