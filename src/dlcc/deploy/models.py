@@ -138,7 +138,7 @@ class ImageModel(ServedModel):
     # ---- inputs ---------------------------------------------------------------------
 
     def _expected(self) -> str:
-        size = ", ".join(name if s is None else str(s) for s, name in zip(self.fixed, "HW"))
+        size = ", ".join(name if s is None else str(s) for s, name in zip(self.fixed, "HW", strict=True))
         return f"({size})" if self.channels == 1 else f"({self.channels}, {size})"
 
     def from_json(self, payload: dict):
