@@ -138,7 +138,8 @@ class ImageModel(ServedModel):
     # ---- inputs ---------------------------------------------------------------------
 
     def _expected(self) -> str:
-        size = ", ".join(name if s is None else str(s) for s, name in zip(self.fixed, "HW", strict=True))
+        sizes = zip(self.fixed, "HW", strict=True)
+        size = ", ".join(name if s is None else str(s) for s, name in sizes)
         return f"({size})" if self.channels == 1 else f"({self.channels}, {size})"
 
     def from_json(self, payload: dict):
