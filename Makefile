@@ -41,7 +41,8 @@ format: install
 # elsewhere the test skips and says why.
 browser:
 	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
-		&& apt-get install -y chromium >/dev/null) || echo "no chromium: the browser test will skip"
+		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "no chromium: the browser test will skip"
 
 test: install lint browser
 	$(PY) -m pytest -n 2
