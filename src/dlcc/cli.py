@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",
     "dlcc.export.commands",
+    "dlcc.deploy.commands",
     "dlcc.adversarial.commands",
     "dlcc.explain.commands",
     "dlcc.gan.commands",
