@@ -16,7 +16,6 @@ The ECG detector takes a whole record of any length: its requests run one at a t
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import tempfile
 from pathlib import Path
@@ -45,11 +44,10 @@ class ServeError(DlccError):
 
 
 def file_version(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:12]
+    """A model file's version: the first 12 hex digits of its sha256."""
+    from dlcc.runs.provenance import file_sha256
+
+    return "sha256:" + file_sha256(path)[:12]
 
 
 class ServedModel:
