@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "dlcc.explain.commands",
     "dlcc.gan.commands",
     "dlcc.course.commands",
+    "dlcc.pipeline.commands",
 ]
 
 

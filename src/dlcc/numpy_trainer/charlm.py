@@ -332,7 +332,7 @@ def sample_run(
     return sample_text(model, vocab, prime or "\n", n, temperature, rng, top_k=top_k)
 
 
-def evaluate_char_run(saved, *, checkpoint: str, split: str, data_dir=None) -> dict:
+def evaluate_char_run(saved, *, checkpoint: str, split: str, data_dir=None, out=None) -> dict:
     """`dlcc eval` of a char_lstm run: loss (nats/char) and accuracy on a split."""
     from dlcc.atomic import write_text_atomic
     from dlcc.data.text import load_corpus
@@ -360,5 +360,7 @@ def evaluate_char_run(saved, *, checkpoint: str, split: str, data_dir=None) -> d
         "accuracy": result.accuracy,
         "bits_per_char": result.loss / np.log(2),
     }
-    write_text_atomic(saved.run.root / f"eval_{split}_{checkpoint}.json", strict_json(report))
+    root = saved.run.root
+    path = Path(out) if out is not None else root / f"eval_{split}_{checkpoint}.json"
+    write_text_atomic(path, strict_json(report))
     return report

@@ -185,9 +185,10 @@ def _finish(run, metrics: dict, command: list[str] | None = None) -> None:
 
 
 def evaluate_numpy_run(
-    saved, *, checkpoint: str = "best", split: str = "test", data_dir=None
+    saved, *, checkpoint: str = "best", split: str = "test", data_dir=None, out=None
 ) -> dict:
-    """Evaluate a NumPy run's checkpoint on a split; also writes eval_{split}_{checkpoint}.json.
+    """Evaluate a NumPy run's checkpoint on a split; also writes eval_{split}_{checkpoint}.json
+    in the run directory (or the file `out`).
 
     `saved` is `dlcc.runs.read_run(RUN_DIR)`. The model is rebuilt from config.yaml and
     the split loaded as in training (same dataset and seed). `data_dir` defaults to the
@@ -209,7 +210,9 @@ def evaluate_numpy_run(
     if saved.task == "language_model":
         from dlcc.numpy_trainer.charlm import evaluate_char_run
 
-        return evaluate_char_run(saved, checkpoint=checkpoint, split=split, data_dir=data_dir)
+        return evaluate_char_run(
+            saved, checkpoint=checkpoint, split=split, data_dir=data_dir, out=out
+        )
     path = saved_checkpoint(run, checkpoint)
     try:
         settings = saved.settings
@@ -243,7 +246,8 @@ def evaluate_numpy_run(
         "loss": float(result.loss),
         "accuracy": float(result.accuracy),
     }
-    write_text_atomic(run.root / f"eval_{split}_{checkpoint}.json", strict_json(report))
+    path = Path(out) if out is not None else run.root / f"eval_{split}_{checkpoint}.json"
+    write_text_atomic(path, strict_json(report))
     return report
 
 

@@ -19,6 +19,12 @@ def register(commands) -> None:
     evaluate.add_argument("run_dir", help="the --out directory of a training run")
     evaluate.add_argument("--checkpoint", choices=["best", "last"], default="best")
     evaluate.add_argument("--split", choices=["test", "val", "train"], default="test")
+    evaluate.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the figures to FILE instead of RUN_DIR/eval_SPLIT_CHECKPOINT.json "
+        "(leaves the run directory untouched, e.g. for a DVC stage of its own)",
+    )
     add_device_argument(evaluate, default="auto")
     add_data_dir_argument(evaluate)
     evaluate.set_defaults(handler=eval_command)
@@ -31,8 +37,12 @@ def evaluate_run(
     split: str = "test",
     device: str = "auto",
     data_dir: str | None = None,
+    out=None,
 ) -> dict:
-    """Evaluate RUN_DIR's checkpoint on `split`; returns (and saves) the summary dict."""
+    """Evaluate RUN_DIR's checkpoint on `split`; returns (and saves) the summary dict.
+
+    It is saved as RUN_DIR/eval_{split}_{checkpoint}.json, or as the file `out`.
+    """
     from dlcc.runs import read_run
 
     saved = read_run(run_dir)
@@ -43,7 +53,9 @@ def evaluate_run(
             from dlcc.runs import RunDirError
 
             raise RunDirError(f"{run_dir} is a NumPy run, which runs on the CPU; drop --device")
-        return evaluate_numpy_run(saved, checkpoint=checkpoint, split=split, data_dir=data_dir)
+        return evaluate_numpy_run(
+            saved, checkpoint=checkpoint, split=split, data_dir=data_dir, out=out
+        )
     if saved.task == "gan":
         from dlcc.runs import RunDirError
 
@@ -54,7 +66,7 @@ def evaluate_run(
     from dlcc.training.evaluation import evaluate_torch_run
 
     return evaluate_torch_run(
-        saved, checkpoint=checkpoint, split=split, device=device, data_dir=data_dir
+        saved, checkpoint=checkpoint, split=split, device=device, data_dir=data_dir, out=out
     )
 
 
@@ -65,6 +77,7 @@ def eval_command(args: argparse.Namespace) -> int:
         split=args.split,
         device=args.device,
         data_dir=args.data_dir,
+        out=args.json,
     )
     print(json.dumps(summary, indent=2))
     return 0

@@ -36,6 +36,13 @@ def register(commands) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override a recipe setting, e.g. --set train.epochs=3 (repeatable)",
     )
+    train.add_argument(
+        "--params",
+        metavar="FILE:KEY",
+        help="apply the recipe settings in the mapping at KEY of a YAML file, "
+        "{section: {key: value}}, before any --set; e.g. --params params.yaml:recipes.mnist_cnn "
+        "(how the DVC pipeline's params.yaml reaches a training)",
+    )
     add_device_argument(train)
     add_data_dir_argument(train)
     add_progress_argument(train)
@@ -55,9 +62,10 @@ def register(commands) -> None:
 
 
 def _config_from_args(args: argparse.Namespace):
-    from dlcc.training.config import apply_override, check_config, load_recipe
+    from dlcc.training.config import apply_override, check_config, load_recipe, read_params
 
-    config = load_recipe(args.recipe, args.overrides)
+    settings, source = read_params(args.params) if args.params else (None, "")
+    config = load_recipe(args.recipe, args.overrides, settings=settings, settings_source=source)
     if args.device:
         apply_override(config, f"train.device={args.device}")
     if args.data_dir:

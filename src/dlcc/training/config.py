@@ -156,8 +156,14 @@ def find_recipe(name_or_path: str) -> Path:
     )
 
 
-def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a recipe, apply ``section.key=value`` overrides, and validate everything."""
+def load_recipe(
+    name_or_path: str,
+    overrides: list[str] | tuple[str, ...] = (),
+    settings: dict | None = None,
+    settings_source: str = "settings",
+) -> Config:
+    """Read a recipe, apply `settings` (a nested mapping, e.g. from a DVC params.yaml), then
+    ``section.key=value`` overrides, and validate everything."""
     path = find_recipe(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -167,6 +173,8 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     config = config_from_dict(raw, where=str(path))
+    if settings:
+        apply_settings(config, settings, settings_source)
     for override in overrides:
         apply_override(config, override)
     check_config(config)
@@ -245,27 +253,100 @@ def apply_override(config: Config, override: str) -> None:
             f"--set {override!r}: expected section.key=value, e.g. --set train.epochs=3"
         )
     dotted, text = override.split("=", 1)
-    parts = dotted.strip().split(".")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    _set_setting(config, dotted.strip().split("."), value, "--set", f"={text}")
+
+
+def apply_settings(config: Config, settings: dict, where: str = "settings") -> None:
+    """Apply a nested mapping of settings, ``{section: {key: value}}``, key by key.
+
+    Each leaf replaces the recipe's value as ``--set section.key=value`` would (a mapping
+    value such as ``task.options`` replaces the whole mapping), with the same checks: an
+    unknown key gets the closest valid name and every value is type-checked.
+    """
+    if not isinstance(settings, dict):
+        raise ConfigError(
+            f"{where}: expected a mapping of recipe sections, e.g. {{train: {{epochs: 3}}}}, "
+            f"got {type(settings).__name__} {settings!r}"
+        )
+    sections = [f.name for f in dataclasses.fields(config)]
+    for section, keys in settings.items():
+        if section not in sections:
+            raise ConfigError(_unknown_key_message(str(section), sections, where))
+        if not isinstance(keys, dict):
+            raise ConfigError(
+                f"{where}: {section}: expected a mapping of its keys, e.g. "
+                f"{section}: {{KEY: VALUE}}, got {type(keys).__name__} {keys!r}"
+            )
+        for key, value in keys.items():
+            _set_setting(config, [str(section), str(key)], value, where, f": {value!r}")
+
+
+def _set_setting(config: Config, parts: list[str], value: Any, source: str, shown: str) -> None:
+    """Set the leaf `parts` (section, key) of `config` to `value`, type-checked."""
+    dotted = ".".join(parts)
     target = config
     for depth, part in enumerate(parts):
         valid = [f.name for f in dataclasses.fields(target)]
         if part not in valid:
-            where = "--set " + ".".join(parts[:depth]) if depth else "--set"
+            where = f"{source} " + ".".join(parts[:depth]) if depth else source
             raise ConfigError(_unknown_key_message(part, valid, where))
         if depth == len(parts) - 1:
             break
         target = getattr(target, part)
         if not dataclasses.is_dataclass(target):
-            raise ConfigError(f"--set {dotted}: {'.'.join(parts[: depth + 1])} has no sub-keys")
+            raise ConfigError(f"{source} {dotted}: {'.'.join(parts[: depth + 1])} has no sub-keys")
     key = parts[-1]
     hint = typing.get_type_hints(type(target))[key]
     if dataclasses.is_dataclass(hint):
-        raise ConfigError(f"--set {dotted}: is a section; set one of its keys, e.g. {dotted}.KEY")
+        raise ConfigError(
+            f"{source} {dotted}: is a section; set one of its keys, e.g. {dotted}.KEY"
+        )
+    setattr(target, key, _coerce(value, hint, f"{source} {dotted}{shown}"))
+
+
+def read_params(spec: str) -> tuple[dict, str]:
+    """The mapping at ``FILE:KEY`` (KEY dotted, e.g. ``params.yaml:recipes.mnist_cnn``).
+
+    Returns the mapping (``{}`` for an empty or null value) and a label for messages.
+    Raises ConfigError when the file is missing or not YAML, or KEY is absent or not a
+    mapping.
+    """
+    file_part, sep, key = spec.rpartition(":")
+    if not sep or not file_part or not key:
+        raise ConfigError(
+            f"--params {spec!r}: expected FILE:KEY, e.g. --params params.yaml:recipes.mnist_cnn"
+        )
+    path = Path(file_part)
+    if not path.is_file():
+        raise ConfigError(f"--params {spec}: no file {path}; give an existing YAML file")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
-    setattr(target, key, _coerce(value, hint, f"--set {dotted}={text}"))
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        first_line = str(error).splitlines()[0] if str(error) else "invalid YAML"
+        raise ConfigError(f"--params {spec}: {path} is not valid YAML ({first_line})") from None
+    value: Any = document
+    for depth, part in enumerate(key.split(".")):
+        if not isinstance(value, dict) or part not in value:
+            here = ".".join(key.split(".")[:depth]) or "the top level"
+            keys = ", ".join(map(str, value)) if isinstance(value, dict) else "none"
+            raise ConfigError(
+                f"--params {spec}: {path} has no key {part!r} under {here} (keys: {keys}); "
+                "add it, or name an existing key"
+            )
+        value = value[part]
+    if value is None:
+        value = {}
+    label = f"--params {spec}"
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{label}: expected a mapping of recipe sections, e.g. {{train: {{epochs: 3}}}}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    return value, label
 
 
 CHOICES = {

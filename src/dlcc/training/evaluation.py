@@ -7,6 +7,7 @@ for ``kind: numpy``).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from dlcc.atomic import write_text_atomic
 from dlcc.errors import DataError
@@ -43,10 +44,12 @@ def evaluate_torch_run(
     split: str = "test",
     device: str = "auto",
     data_dir: str | None = None,
+    out=None,
 ) -> dict:
     """The task's loss and metrics of checkpoints/{checkpoint}.pt on `split`.
 
-    Writes RUN_DIR/eval_{split}_{checkpoint}.json and returns the same dict.
+    Writes RUN_DIR/eval_{split}_{checkpoint}.json (or the file `out`) and returns the same
+    dict.
     """
     run = saved.run
     config, path, state = read_saved_checkpoint(saved, checkpoint, data_dir)
@@ -76,7 +79,6 @@ def evaluate_torch_run(
         "loss": result["loss"],
         **{name: result[name] for name in task.metric_names},
     }
-    write_text_atomic(
-        run.root / f"eval_{split}_{checkpoint}.json", json.dumps(summary, indent=2) + "\n"
-    )
+    path = Path(out) if out is not None else run.root / f"eval_{split}_{checkpoint}.json"
+    write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
     return summary
