@@ -78,6 +78,22 @@ def test_mean_pairwise_distance_and_conditional_accuracy_by_hand():
     assert metrics.conditional_accuracy(np.array([1, 2, 2, 0]), np.array([1, 2, 0, 0])) == 0.75
 
 
+def test_within_class_distance_by_hand_and_collapse_scores_zero():
+    # class 0: points 0, 1, 3 (pairs 1, 3, 2: mean 2); class 1: points 10, 14 (mean 4)
+    features = np.array([[0.0], [10.0], [1.0], [14.0], [3.0]])
+    labels = np.array([0, 1, 0, 1, 0])
+    assert metrics.within_class_distance(features, labels) == pytest.approx(3.0)
+    # far apart classes, each one point repeated: large pairwise, zero within-class
+    collapsed = np.array([[0.0], [0.0], [50.0], [50.0]])
+    collapsed_labels = np.array([0, 0, 1, 1])
+    assert metrics.mean_pairwise_distance(collapsed) > 30
+    assert metrics.within_class_distance(collapsed, collapsed_labels) == 0.0
+    # a class with one sample is skipped; none with two is an error that says what to do
+    assert metrics.within_class_distance(features[:3], labels[:3]) == pytest.approx(1.0)
+    with pytest.raises(metrics.GanMetricError, match="draw more samples"):
+        metrics.within_class_distance(features[:2], labels[:2])
+
+
 def test_the_judge_takes_the_input_of_the_last_linear_layer_in_the_classifiers_scaling():
     from dlcc.models import SmallCNN
 

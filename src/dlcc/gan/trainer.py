@@ -27,8 +27,9 @@ as the supervised loop (RunDir, prepare_run_dir, History, BestTracker, save/load
 the MetricsLogger, check_finite, write_history/write_run_record/write_metrics). The history
 columns are ``loss_d``, ``loss_g``, ``d_real`` and ``d_fake`` (mean D(x) and D(G(z)):
 probabilities for the standard GAN, critic values for WGAN-GP), plus ``fid``,
-``class_accuracy``, ``class_entropy`` and ``pairwise_distance`` when a classifier run is
-given. "Best" is the lowest FID then, else the latest epoch (``monitor: epoch``).
+``class_accuracy``, ``class_entropy``, ``pairwise_distance`` and
+``within_class_distance`` (conditional runs) when a classifier run is given. "Best" is
+the lowest FID then, else the latest epoch (``monitor: epoch``).
 
 Resume is exact (CPU): the batch order and every random draw of an epoch (noise,
 interpolation weights) come from generators seeded by (seed, epoch), and the checkpoint
@@ -517,8 +518,8 @@ def train_gan(config: Config, run_dir, *, logger=None, command=None) -> dict:
             print(epoch_line(state.history, config.train.epochs), flush=True)
         session_seconds = time.perf_counter() - started
         return finish_gan_run(
-            nets, judge, real, real_test, real_features, options, num_classes, config, run,
-            state, logger, command, session_seconds,
+            nets, judge, real, (real_test, data.test.targets), real_features, options,
+            num_classes, config, run, state, logger, command, session_seconds,
         )  # fmt: skip
     finally:
         logger.close()
@@ -593,11 +594,13 @@ def plot_losses(history: History, path: Path) -> None:
 
 
 def finish_gan_run(
-    nets, judge, real, real_test, real_features, options, num_classes, config, run, state,
+    nets, judge, real, test_set, real_features, options, num_classes, config, run, state,
     logger, command, session_seconds,
 ) -> dict:  # fmt: skip
     """The tested EMA generator (best when a metric chose it, else last), its samples,
-    the sample figures, losses.png, run.json and metrics.json (last)."""
+    the sample figures, losses.png, run.json and metrics.json (last). test_set: the real
+    test images (N, C, H, W) in [-1, 1] and their labels (N,)."""
+    real_test, real_test_labels = test_set
     from dlcc.gan.images import save_grid
     from dlcc.gan.metrics import SAMPLE_METRICS
     from dlcc.models import count_parameters
@@ -615,13 +618,19 @@ def finish_gan_run(
     )
     save_grid(images, run.root / "samples.png", num_classes if options.conditional else None)
     figures = dict.fromkeys(SAMPLE_METRICS)
-    floor = None
+    floor = real_within = None
     if judge is not None:
         figures = measure(
             nets.ema, judge, real_features, options.eval_samples, num_classes,
             config.train.seed + 3,
         )  # fmt: skip
         floor = fid_floor(judge, real, real_test, options.eval_samples)
+        if options.conditional:
+            from dlcc.gan.metrics import within_class_distance
+
+            real_within = within_class_distance(
+                real_features, real_test_labels[: options.eval_samples].numpy()
+            )
     if len(history):
         plot_losses(history, run.root / "losses.png")
     metrics = {
@@ -629,6 +638,8 @@ def finish_gan_run(
         "test_loss": None,  # a GAN has no test loss: its test figures are of samples
         **{f"test_{name}": value for name, value in figures.items()},
         "fid_floor": floor,
+        # the same figure of real test images by their labels: what a diverse generator nears
+        "within_class_distance_real": real_within,
         "test_samples": options.eval_samples if judge is not None else 0,
         "parameters_discriminator": count_parameters(nets.discriminator),
         "model": config.model.name,
