@@ -192,3 +192,16 @@ def test_dlcc_app_starts_streamlit_on_a_free_port_and_stops(tmp_path):
     assert code == 0, log.read_text()
     with pytest.raises(httpx.HTTPError):
         httpx.get(url + "/_stcore/health", timeout=2)
+
+
+def test_import_dlcc_and_help_load_neither_streamlit_nor_mlflow():
+    code = (
+        "import sys, dlcc, dlcc.cli, dlcc.deploy.commands, dlcc.deploy.streamlit_app; "
+        "dlcc.cli.build_parser(); print(sorted(m for m in ('streamlit', 'mlflow') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.stdout.strip() == "[]", done.stderr
