@@ -138,6 +138,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "--server.fileWatcherType", "none",
         "--server.maxUploadSize", "10",  # MB, as the server's body limit
         "--global.developmentMode", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button
     ]  # fmt: skip
 
 

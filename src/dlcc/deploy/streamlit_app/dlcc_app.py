@@ -154,7 +154,8 @@ def image_section(st, model) -> None:
     left.image(files[0][1], caption=files[0][0], width=160)
     if model.kind == "image_classifier":
         top = answer["probabilities"][0]
-        right.metric("Prediction", answer["label"], f"{top['probability']:.1%}", delta_color="off")
+        right.metric("Prediction", answer["label"], help="the class of highest probability")
+        right.caption(f"probability {top['probability']:.1%}")
         right.dataframe(
             [
                 {"class": p["label"], "probability": round(p["probability"], 4)}
