@@ -8,6 +8,9 @@ Sources (`load_models({name: source})`):
   then served like an ONNX file; if ONNX cannot hold the model, to TorchScript instead;
 - ``ecg``: the ECG beat detector (`dlcc.ecg`, torch; its file is also read weights-only),
   or a beats run directory / detector file.
+- ``models:/NAME/VERSION`` (or ``models:/NAME/latest``): a model registered with
+  `dlcc track register`, found in the MLflow store (`registry_uri`: $MLFLOW_TRACKING_URI,
+  else runs/mlflow.db); its weights-only run files are served like a run directory.
 
 Image models take one sample per request, so concurrent requests can be micro-batched.
 The ECG detector takes a whole record of any length: its requests run one at a time.
@@ -56,9 +59,13 @@ class ServedModel:
     name: str
     kind: str
     batchable: bool = False
+    registered: dict | None = None  # {"name", "version", "run_id"} of a models:/ source
 
     def describe(self) -> dict:
         raise NotImplementedError
+
+    def _registered(self) -> dict:
+        return {"registered": self.registered} if self.registered else {}
 
     def from_json(self, payload: dict):
         raise NotImplementedError
@@ -131,6 +138,7 @@ class ImageModel(ServedModel):
             },
             "labels": self.labels,
             "metrics": _test_metrics(metadata.get("metrics")),
+            **self._registered(),
         }
 
     # ---- inputs ---------------------------------------------------------------------
@@ -282,6 +290,7 @@ class EcgModel(ServedModel):
             },
             "labels": self.labels,
             "metrics": _test_metrics(card.get("metrics")),
+            **self._registered(),
         }
 
     def from_json(self, payload: dict):
@@ -380,6 +389,14 @@ def _test_metrics(metrics) -> dict:
     return {k: v for k, v in keep.items() if isinstance(v, int | float | str) or v is None}
 
 
+def predict_one(model: ServedModel, sample, option, top_k: int) -> dict:
+    """The answer for one checked sample (`from_json`/`from_upload`'s result), unbatched:
+    what the server answers, for callers without its batcher (the Streamlit app)."""
+    if model.kind == "ecg_beats":
+        return model.answer(model.run_one(sample), sample)
+    return model.answer(model.run_batch(sample[None])[0], option or top_k)
+
+
 # ---- loading ----------------------------------------------------------------------------
 
 
@@ -401,10 +418,13 @@ def default_model_sources() -> dict[str, str]:
 
 
 def parse_model_option(text: str) -> tuple[str, str]:
-    """'NAME=SOURCE' -> (NAME, SOURCE); a bare SOURCE is named after its file stem."""
+    """'NAME=SOURCE' -> (NAME, SOURCE); a bare SOURCE is named after its file stem (a bare
+    models:/NAME/VERSION after the registered NAME)."""
     name, sep, source = text.partition("=")
     if not sep:
         source, name = text, Path(text.rstrip("/")).stem
+        if text.startswith("models:/"):
+            name = text[len("models:/") :].split("/")[0]
     if not name or not name.replace("_", "").replace("-", "").isalnum():
         raise ServeError(
             f"--model {text!r}: the name must be letters, digits, _ or - (NAME=FILE_OR_RUN_DIR)"
@@ -414,19 +434,34 @@ def parse_model_option(text: str) -> tuple[str, str]:
     return name, source
 
 
-def load_models(sources: dict[str, str]) -> dict[str, ServedModel]:
-    """{name: source} -> {name: ServedModel}, each loaded and run once (warm)."""
+def load_models(
+    sources: dict[str, str], *, registry_uri: str | None = None
+) -> dict[str, ServedModel]:
+    """{name: source} -> {name: ServedModel}, each loaded and run once (warm).
+
+    `registry_uri`: the MLflow store of ``models:/`` sources (default: $MLFLOW_TRACKING_URI,
+    else sqlite:///runs/mlflow.db, the store of `dlcc train --out runs/...`)."""
     models = {}
     for name, source in sources.items():
-        model = load_model(name, source)
+        model = load_model(name, source, registry_uri=registry_uri)
         model.warm_up()
         models[name] = model
     return models
 
 
-def load_model(name: str, source: str) -> ServedModel:
+def registry_store(runs: str | Path = "runs") -> str:
+    """The store ``models:/`` sources are read from: $MLFLOW_TRACKING_URI, else the
+    default store of run directories under `runs` (as `dlcc track ui --runs`)."""
+    from dlcc.tracking import store
+
+    return store.resolve_uri(Path(runs) / "x")
+
+
+def load_model(name: str, source: str, *, registry_uri: str | None = None) -> ServedModel:
     from dlcc.export import load_exported
 
+    if source.startswith("models:/"):
+        return _load_registered(name, source, registry_uri or registry_store())
     if source == "ecg":
         from dlcc.ecg.detector import DEFAULT_MODEL, load_detector
 
@@ -443,13 +478,27 @@ def load_model(name: str, source: str) -> ServedModel:
     if not path.is_file():
         raise ServeError(
             f"{path} does not exist: --model takes an ONNX/TorchScript file of `dlcc export`, "
-            "a run directory of `dlcc train`, or 'ecg'"
+            "a run directory of `dlcc train`, models:/NAME/VERSION (registered), or 'ecg'"
         )
     if _is_detector_file(path):
         from dlcc.ecg.detector import load_detector
 
         return EcgModel(name, load_detector(path), str(path))
     return ImageModel(name, load_exported(path), str(path))
+
+
+def _load_registered(name: str, source: str, uri: str) -> ServedModel:
+    """A ``models:/NAME/VERSION`` source: its weights-only run files, served like a run
+    directory (exported to ONNX at startup; a beats run becomes the ECG detector)."""
+    from dlcc.tracking.registry import parse_model_uri, registered_run
+
+    registered, version = parse_model_uri(source)
+    run_dir, facts = registered_run(registered, version, uri=uri)
+    model = load_model(name, str(run_dir))
+    model.source = source
+    model.version = f"models:/{facts['name']}/{facts['version']}"
+    model.registered = {k: facts[k] for k in ("name", "version", "run_id")}
+    return model
 
 
 def _is_detector_file(path: Path) -> bool:
