@@ -101,3 +101,17 @@ def test_gradient_penalty_matches_a_sample_by_sample_oracle_and_reaches_the_crit
     penalty.backward()  # create_graph: the penalty trains the critic's weights
     weights = [p for p in net.parameters() if p.ndim > 1]  # (dx f does not involve the biases)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
+
+
+def test_mode_seeking_loss_by_hand_and_unbounded_for_collapse():
+    z_a, z_b = torch.zeros(4, 3), torch.full((4, 3), 2.0)  # noise gap 2
+    images_a, images_b = torch.zeros(4, 1, 2, 2), torch.full((4, 1, 2, 2), 0.5)  # gap 0.5
+    assert losses.mode_seeking_loss(images_a, images_b, z_a, z_b).item() == pytest.approx(
+        1 / (0.25 + 1e-5)
+    )
+    collapsed = losses.mode_seeking_loss(images_a, images_a.clone(), z_a, z_b)
+    assert collapsed.item() == pytest.approx(1e5)  # 1 / eps: different noise, one image
+    # its gradient pushes the two images apart
+    images_b = images_b.clone().requires_grad_(True)
+    losses.mode_seeking_loss(images_a, images_b, z_a, z_b).backward()
+    assert (images_b.grad < 0).all()  # raising b (away from a = 0) lowers the loss

@@ -116,6 +116,7 @@ def test_wgan_gp_trains_with_a_layer_norm_critic_and_refuses_batch_norm(tmp_path
         ({"loss": "hinge"}, "expected one of nonsaturating, wgan_gp"),
         ({"n_critic": 0}, r"n_critic: expected an integer >= 1"),
         ({"discriminator": {"nam": "x"}}, "expected {name: gan_discriminator"),
+        ({"mode_seeking": -1}, r"mode_seeking: expected a weight >= 0"),
     ],
 )
 def test_bad_gan_options_are_refused_in_one_line(options, message, tmp_path):
@@ -142,8 +143,11 @@ def test_with_a_classifier_the_run_records_fid_and_class_accuracy(tmp_path, digi
     metrics = trainer.train_gan(config, out)
     chosen = (metrics["monitor"], metrics["mode"], metrics["test_checkpoint"])
     assert chosen == ("fid", "min", "best")
-    for name in ("test_fid", "test_class_accuracy", "test_class_entropy", "fid_floor"):
+    for name in ("test_fid", "test_class_accuracy", "test_class_entropy", "fid_floor",
+                 "test_within_class_distance", "within_class_distance_real"):  # fmt: skip
         assert isinstance(metrics[name], float), name
+    # an untrained generator varies less within a class than real digits do
+    assert metrics["test_within_class_distance"] < metrics["within_class_distance_real"]
     assert 0 <= metrics["test_class_accuracy"] <= 1
     assert 0 <= metrics["test_class_entropy"] <= torch.log(torch.tensor(10.0)).item() + 1e-9
     assert metrics["fid_floor"] < metrics["test_fid"]  # an untrained GAN is far from real data
@@ -157,6 +161,7 @@ def test_with_a_classifier_the_run_records_fid_and_class_accuracy(tmp_path, digi
     figures = json.loads(report.read_text())
     assert figures["fid"] == pytest.approx(history["fid"][0])  # same samples, same classifier
     assert figures["fid_floor"] == pytest.approx(metrics["fid_floor"])
+    assert figures["within_class_distance"] == pytest.approx(history["within_class_distance"][0])
 
 
 def test_a_classifier_of_another_task_or_a_missing_one_is_refused(tmp_path, capsys):
@@ -227,3 +232,33 @@ def test_the_ema_follows_the_generator_with_a_warm_up():
     torch.testing.assert_close(ema.weight, torch.full((1, 2), 0.9))
     trainer.update_ema(ema, model, decay=0.5, step=1000)  # d = 0.5
     torch.testing.assert_close(ema.weight, torch.full((1, 2), 0.95))
+
+
+def test_mode_seeking_pairs_each_label_with_two_noises_and_trains(tmp_path):
+    config = smoke("train.epochs=1", mode_seeking=1.0)
+    options = trainer.gan_options(config)
+    from dlcc.training.data import load_data
+
+    data = load_data(config.data, 0)
+    nets = trainer.build_nets(config, options, data.in_shape, len(data.classes), "cpu")
+    seen = []  # (labels, noise) of the generator steps (the ones with gradients)
+    forward = nets.generator.forward
+
+    def spy(z, labels=None):
+        if torch.is_grad_enabled():
+            seen.append((labels.clone(), z.clone()))
+        return forward(z, labels)
+
+    nets.generator.forward = spy
+    real = trainer.to_gan_range(data.train.inputs, data.mean, data.std)
+    state = type("State", (), {"step": 0})()
+    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))
+    result = trainer.train_gan_epoch(
+        nets, real, data.train.targets, order, 64, options, state, torch.Generator(), "cpu"
+    )
+    assert seen and all(torch.isfinite(torch.tensor(result[key])) for key in ("loss_d", "loss_g"))
+    for labels, z in seen:
+        half = len(labels) // 2
+        assert torch.equal(labels[:half], labels[half : 2 * half])  # the same classes
+        assert not torch.allclose(z[:half], z[half : 2 * half])  # with other noise
+    assert trainer.train_gan(config, tmp_path / "run")["epochs"] == 1

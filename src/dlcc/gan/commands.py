@@ -117,12 +117,12 @@ def sample_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_run(run_dir, classifier: str, count: int = 1000, seed: int = 0, checkpoint="best"):
-    """The sample figures of a GAN run under `classifier` (a classification run), with the
-    real-train vs real-test FID floor at the same sample size."""
+    """The sample figures of a GAN run under `classifier` (a classification run), with what
+    real data scores at the same sample size (`real_reference_figures`)."""
     import torch
 
     from dlcc.gan.metrics import load_judge
-    from dlcc.gan.trainer import fid_floor, measure, to_gan_range
+    from dlcc.gan.trainer import measure, real_reference_figures, to_gan_range
     from dlcc.training.data import load_data
 
     generator, summary, config = load_generator(run_dir, checkpoint)
@@ -140,7 +140,9 @@ def evaluate_run(run_dir, classifier: str, count: int = 1000, seed: int = 0, che
         figures = measure(generator, judge, real_features, count, len(summary["classes"]), seed)
     return {
         **figures,
-        "fid_floor": fid_floor(judge, real_train, real_test, count),
+        **real_reference_figures(
+            judge, real_train, (real_test, data.test.targets), count, generator.conditional
+        ),
         "samples": count,
         "classifier": str(classifier),
         "checkpoint": checkpoint,

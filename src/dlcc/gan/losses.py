@@ -106,6 +106,19 @@ def generator_loss_wasserstein(fake_scores: torch.Tensor) -> torch.Tensor:
     # END PROMPT
 
 
+def mode_seeking_loss(
+    images_a: torch.Tensor, images_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor,
+    eps: float = 1e-5,
+) -> torch.Tensor:  # fmt: skip
+    """1 / (mean |G(z_a) - G(z_b)| / mean |z_a - z_b|): the mode-seeking regulariser of
+    MSGAN (Mao et al. 2019), for pairs of samples of the same class (N, ...) and their noise
+    (N, Z) -> scalar. A generator that maps different noise to the same image pays without
+    bound; adding weight * this to the generator's loss keeps the noise in use."""
+    image_gap = (images_a - images_b).abs().mean()
+    noise_gap = (z_a - z_b).abs().mean()
+    return 1 / (image_gap / noise_gap + eps)
+
+
 LOSSES = ("nonsaturating", "wgan_gp")
 
 __all__ = [

@@ -75,6 +75,9 @@ class GanOptions:
     conditional: bool = False  # class-conditional generator and projection discriminator
     n_critic: int = 1  # discriminator steps per generator step (WGAN-GP: 5)
     penalty_weight: float = 10.0  # WGAN-GP's lambda
+    # weight of the mode-seeking regulariser (losses.mode_seeking_loss) in the generator's
+    # loss; 0: off. Its generator steps draw each label twice, with two noises.
+    mode_seeking: float = 0.0
     ema_decay: float = 0.999  # generator EMA; warmed up as min(decay, (1 + t) / (10 + t))
     lr_d: float | None = None  # the discriminator's learning rate; None: optim.lr
     discriminator: dict = field(
@@ -105,6 +108,11 @@ def gan_options(config: Config) -> GanOptions:
     for key in ("n_critic", "eval_samples", "grid"):
         if not isinstance(getattr(options, key), int) or getattr(options, key) < 1:
             raise ConfigError(f"task.options.{key}: expected an integer >= 1, got {raw[key]!r}")
+    if not isinstance(options.mode_seeking, (int, float)) or options.mode_seeking < 0:
+        raise ConfigError(
+            f"task.options.mode_seeking: expected a weight >= 0 (0: off), got "
+            f"{options.mode_seeking!r}"
+        )
     if not 0 <= options.ema_decay < 1:
         raise ConfigError(f"task.options.ema_decay: expected a number in [0, 1), got {raw}")
     discriminator = options.discriminator
@@ -279,13 +287,22 @@ def train_gan_epoch(
             continue
         # generator step, with the discriminator's weights left as they are
         z = torch.randn(len(batch), nets.latent_dim, generator=generator).to(device)
+        half = len(batch) // 2
+        if options.mode_seeking and y is not None:
+            y = torch.cat([y[:half], y[:half], y[2 * half :]])  # pairs: i and half + i
         D.requires_grad_(False)
-        scores = D(G(z, y), y)
+        fake = G(z, y)
+        scores = D(fake, y)
         D.requires_grad_(True)
         if wgan:
             loss_g = losses.generator_loss_wasserstein(scores)
         else:
             loss_g = losses.generator_loss_nonsaturating(scores)
+        if options.mode_seeking:
+            pairs = slice(0, half), slice(half, 2 * half)
+            loss_g = loss_g + options.mode_seeking * losses.mode_seeking_loss(
+                fake[pairs[0]], fake[pairs[1]], z[pairs[0]], z[pairs[1]]
+            )
         check_finite(loss_g, state, nets.opt_g)
         nets.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -348,6 +365,25 @@ def fid_floor(judge, real_train: torch.Tensor, real_test: torch.Tensor, count: i
     return feature_fid(
         judge.judge(real_train[:count]).features, judge.judge(real_test[:count]).features
     )
+
+
+def real_reference_figures(
+    judge, real_train: torch.Tensor, test_set, count: int, conditional: bool
+) -> dict[str, float | None]:
+    """What a perfect generator would score with `count` samples: ``fid_floor`` and, for a
+    conditional GAN, ``within_class_distance_real`` (the real test images by their labels).
+    test_set: the real test images (N, C, H, W) in [-1, 1] and their labels (N,)."""
+    from dlcc.gan.metrics import within_class_distance
+
+    real_test, test_labels = test_set
+    within = None
+    if conditional:
+        features = judge.judge(real_test[:count]).features
+        within = within_class_distance(features, test_labels[:count].numpy())
+    return {
+        "fid_floor": fid_floor(judge, real_train, real_test, count),
+        "within_class_distance_real": within,
+    }
 
 
 def fixed_grid_inputs(options: GanOptions, latent_dim: int, num_classes: int, seed: int):
@@ -600,7 +636,6 @@ def finish_gan_run(
     """The tested EMA generator (best when a metric chose it, else last), its samples,
     the sample figures, losses.png, run.json and metrics.json (last). test_set: the real
     test images (N, C, H, W) in [-1, 1] and their labels (N,)."""
-    real_test, real_test_labels = test_set
     from dlcc.gan.images import save_grid
     from dlcc.gan.metrics import SAMPLE_METRICS
     from dlcc.models import count_parameters
@@ -618,28 +653,22 @@ def finish_gan_run(
     )
     save_grid(images, run.root / "samples.png", num_classes if options.conditional else None)
     figures = dict.fromkeys(SAMPLE_METRICS)
-    floor = real_within = None
+    references = dict.fromkeys(("fid_floor", "within_class_distance_real"))
     if judge is not None:
         figures = measure(
             nets.ema, judge, real_features, options.eval_samples, num_classes,
             config.train.seed + 3,
         )  # fmt: skip
-        floor = fid_floor(judge, real, real_test, options.eval_samples)
-        if options.conditional:
-            from dlcc.gan.metrics import within_class_distance
-
-            real_within = within_class_distance(
-                real_features, real_test_labels[: options.eval_samples].numpy()
-            )
+        references = real_reference_figures(
+            judge, real, test_set, options.eval_samples, options.conditional
+        )
     if len(history):
         plot_losses(history, run.root / "losses.png")
     metrics = {
         **run_summary("gan", tracker, history, test_checkpoint, session_seconds, nets.generator),
         "test_loss": None,  # a GAN has no test loss: its test figures are of samples
         **{f"test_{name}": value for name, value in figures.items()},
-        "fid_floor": floor,
-        # the same figure of real test images by their labels: what a diverse generator nears
-        "within_class_distance_real": real_within,
+        **references,  # fid_floor, within_class_distance_real: what real data scores
         "test_samples": options.eval_samples if judge is not None else 0,
         "parameters_discriminator": count_parameters(nets.discriminator),
         "model": config.model.name,
