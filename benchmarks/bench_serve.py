@@ -1,10 +1,16 @@
 """Load test of `dlcc serve`: throughput and latency of the digit classifier, on loopback.
 
-A bounded asyncio client (httpx): for each setting it starts a real uvicorn process
+A bounded asyncio client: for each setting it starts a real uvicorn process
 (`python -m dlcc serve --model digits=MODEL`, batching on, or --no-batching) on a free port
 on 127.0.0.1, waits for /ready, then keeps exactly C requests in flight (concurrency C)
 until --requests have been sent or --duration seconds have passed, whichever comes first,
 and stops the server. Every request is a JSON 28x28 digit (`POST /models/digits/predict`).
+
+The client shares the machine with the server, so its own cost is part of what is
+measured. `--client raw` (the default) writes HTTP/1.1 keep-alive requests on C asyncio
+connections and reads each response by its Content-Length: about a tenth of httpx's CPU per
+request. `--client httpx` is the general-purpose client, kept to cross-check the raw one
+(same server, same requests: the gap between them is client cost, not server speed).
 Reported per setting: requests/s, p50/p95/p99 latency (ms), the error count (any status
 but 200, or a failed connection), and the server's RSS before and after.
 
@@ -21,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -79,17 +87,16 @@ def stop(process) -> None:
         process.kill()
 
 
-async def load(url: str, concurrency: int, requests: int, duration: float, bodies) -> dict:
+async def load(url: str, concurrency: int, requests: int, duration: float, bodies,
+               client: str = "raw") -> dict:  # fmt: skip
     """Keep `concurrency` requests in flight; stop at `requests` sent or `duration` s."""
-    import httpx
-
+    send = _raw_sender if client == "raw" else _httpx_sender
     latencies: list[float] = []
     errors = 0
     sent = 0
     deadline = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with send(url, concurrency) as post:
 
         async def worker():
             nonlocal errors, sent
@@ -97,14 +104,7 @@ async def load(url: str, concurrency: int, requests: int, duration: float, bodie
                 body = bodies[sent % len(bodies)]
                 sent += 1
                 started = time.perf_counter()
-                try:
-                    response = await client.post(
-                        "/models/digits/predict", content=body,
-                        headers={"content-type": "application/json"},
-                    )  # fmt: skip
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
+                ok = await post(body)
                 latencies.append(time.perf_counter() - started)
                 errors += not ok
 
@@ -114,6 +114,7 @@ async def load(url: str, concurrency: int, requests: int, duration: float, bodie
     ms = np.asarray(latencies) * 1000
     return {
         "concurrency": concurrency,
+        "client": client,
         "requests": len(latencies),
         "seconds": round(elapsed, 3),
         "requests_per_s": round(len(latencies) / elapsed, 1),
@@ -124,6 +125,78 @@ async def load(url: str, concurrency: int, requests: int, duration: float, bodie
     }
 
 
+PREDICT = "/models/digits/predict"
+
+
+@contextlib.asynccontextmanager
+async def _httpx_sender(url: str, concurrency: int):
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def post(body: bytes) -> bool:
+            try:
+                response = await client.post(
+                    PREDICT, content=body, headers={"content-type": "application/json"}
+                )
+            except httpx.HTTPError:
+                return False
+            return response.status_code == 200
+
+        yield post
+
+
+@contextlib.asynccontextmanager
+async def _raw_sender(url: str, concurrency: int):
+    """HTTP/1.1 keep-alive on a pool of `concurrency` connections; a response is read by
+    its Content-Length (a chunked or closed response counts as an error and reconnects)."""
+    host, port = url.removeprefix("http://").split(":")
+    idle: asyncio.Queue = asyncio.Queue()
+    for _ in range(concurrency):
+        idle.put_nowait(None)  # a slot: connected on first use
+
+    async def post(body: bytes) -> bool:
+        connection = await idle.get()
+        try:
+            if connection is None:
+                connection = await asyncio.open_connection(host, int(port))
+            reader, writer = connection
+            writer.write(
+                f"POST {PREDICT} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                .encode() + body
+            )  # fmt: skip
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            status = int(head.split(b" ", 2)[1])
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            if b"connection: close" in head.lower():
+                writer.close()
+                connection = None
+            return status == 200
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                asyncio.TimeoutError, StopIteration, ValueError):  # fmt: skip
+            if connection is not None:
+                connection[1].close()
+            connection = None
+            return False
+        finally:
+            idle.put_nowait(connection)
+
+    try:
+        yield post
+    finally:
+        while not idle.empty():
+            connection = idle.get_nowait()
+            if connection is not None:
+                connection[1].close()
+
+
 def bodies(count: int = 64) -> list[bytes]:
     rng = np.random.default_rng(0)
     return [
@@ -132,13 +205,13 @@ def bodies(count: int = 64) -> list[bytes]:
     ]
 
 
-def run_setting(model, batching, concurrency, requests, duration, extra) -> dict:
+def run_setting(model, batching, concurrency, requests, duration, extra, client="raw") -> dict:
     process, url = start(model, batching, extra)
     try:
         payloads = bodies()
-        asyncio.run(load(url, concurrency, min(requests, 50), 5.0, payloads))  # warm-up
+        asyncio.run(load(url, concurrency, min(requests, 50), 5.0, payloads, client))  # warm-up
         rss_start = rss_mb(process.pid)
-        result = asyncio.run(load(url, concurrency, requests, duration, payloads))
+        result = asyncio.run(load(url, concurrency, requests, duration, payloads, client))
         result.update(batching=batching, rss_start_mb=round(rss_start, 1),
                       rss_end_mb=round(rss_mb(process.pid), 1))  # fmt: skip
     finally:
@@ -157,25 +230,31 @@ def main(argv=None) -> int:
         "--soak", type=float, default=None, metavar="SECONDS",
         help="one steady run of this long (batching on), RSS start and end",
     )  # fmt: skip
+    parser.add_argument(
+        "--client", choices=["raw", "httpx", "both"], default="raw",
+        help="the load client (raw: lean HTTP/1.1; httpx: to cross-check; both)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/serve.json")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
     modes = {"both": [True, False], "on": [True], "off": [False]}[args.batching]
+    clients = ["raw", "httpx"] if args.client == "both" else [args.client]
     results = []
     if args.soak is not None:
         for concurrency in levels:
-            result = run_setting(args.model, True, concurrency, 10**9, args.soak, [])
+            result = run_setting(args.model, True, concurrency, 10**9, args.soak, [], clients[0])
             growth = (result["rss_end_mb"] - result["rss_start_mb"]) / result["rss_start_mb"]
             result.update(soak_s=args.soak, rss_growth=round(growth, 4))
             results.append(result)
             print(json.dumps(result), flush=True)
     else:
-        for concurrency in levels:
-            for batching in modes:
-                result = run_setting(args.model, batching, concurrency, args.requests,
-                                     args.duration, [])  # fmt: skip
-                results.append(result)
-                print(json.dumps(result), flush=True)
+        for client in clients:
+            for concurrency in levels:
+                for batching in modes:
+                    result = run_setting(args.model, batching, concurrency, args.requests,
+                                         args.duration, [], client)  # fmt: skip
+                    results.append(result)
+                    print(json.dumps(result), flush=True)
     report = {
         "benchmark": "bench_serve",
         "argv": sys.argv[1:] if argv is None else argv,
@@ -183,6 +262,11 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+        },
+        # what uvicorn runs on (its "auto" picks httptools and uvloop when installed)
+        "server_stack": {
+            "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+            "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         },
         "model": str(args.model),
         "results": results,
