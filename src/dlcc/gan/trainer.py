@@ -598,7 +598,11 @@ def write_epoch_grid(ema, z, labels, columns, root: Path, epoch: int) -> None:
 
 def epoch_line(history: History, epochs: int) -> str:
     row = history.last()
-    shown = [name for name in ("fid", "class_accuracy") if row.get(name) is not None]
+    shown = [
+        name
+        for name in ("fid", "class_accuracy", "within_class_distance")
+        if row.get(name) is not None
+    ]
     measured = "".join(f"  {name} {row[name]:.4f}" for name in shown)
     loss_g = "n/a" if row["loss_g"] is None else f"{row['loss_g']:.4f}"
     return (
