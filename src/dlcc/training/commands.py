@@ -54,7 +54,7 @@ def register(commands) -> None:
     train.set_defaults(handler=train_command)
 
 
-def _config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace):
     from dlcc.training.config import apply_override, check_config, load_recipe
 
     config = load_recipe(args.recipe, args.overrides)
@@ -69,7 +69,7 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def train_command(args: argparse.Namespace) -> int:
-    config = _config_from_args(args)
+    config = config_from_args(args)
     if config.task.name == "gan":  # two networks, alternating steps: its own trainer
         return _train_gan(config, args)
     from dlcc.training import debug, loop
