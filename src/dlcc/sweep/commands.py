@@ -90,16 +90,19 @@ def register(commands) -> None:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from dlcc.sweep.report import finish_parent_run, write_outputs
+    from dlcc.sweep.study import open_study
+
+    spec = spec_from_args(args)
+    study = open_study(spec, resume=args.resume)
+    run_sweep(spec, study)
+    return 0
+
+
+def spec_from_args(args: argparse.Namespace):
+    """The sweep's `SweepSpec`: the recipe resolved as `dlcc train` resolves it, the
+    objective, the checked space, the folders and the MLflow store."""
     from dlcc.sweep.space import load_space
-    from dlcc.sweep.study import (
-        SweepError,
-        SweepSpec,
-        counted,
-        open_parent_run,
-        open_study,
-        run_session,
-    )
+    from dlcc.sweep.study import SweepError, SweepSpec
     from dlcc.tracking import store, tracking_enabled
     from dlcc.training.commands import config_from_args
 
@@ -121,13 +124,12 @@ def sweep_command(args: argparse.Namespace) -> int:
     settings = config.to_dict()
     params = load_space(args.space, settings)
     out = Path(args.out or Path("runs") / "sweeps" / Path(args.recipe).stem)
-    name = args.name or out.resolve().name
     track = tracking_enabled(args.no_track)
-    spec = SweepSpec(
+    return SweepSpec(
         recipe=args.recipe,
         space_file=str(args.space),
         out=str(out),
-        name=name,
+        name=args.name or out.resolve().name,
         trials=args.trials,
         settings=settings,
         params=params,
@@ -144,11 +146,19 @@ def sweep_command(args: argparse.Namespace) -> int:
         mlflow_uri=store.resolve_uri(out) if track else None,
         command=["dlcc", *sys.argv[1:]],
     )
-    study = open_study(spec, resume=args.resume)
+
+
+def run_sweep(spec, study) -> dict:
+    """Run the trials still to run, then write the outputs and finish the parent run
+    (also when a trial's error stops the session). Returns the summary (sweep.json)."""
+    from dlcc.sweep.report import finish_parent_run, write_outputs
+    from dlcc.sweep.study import counted, open_parent_run, run_session, storage_url
+
     done = sum(counted(trial) for trial in study.trials)
     print(
-        f"sweep {name}: {len(params)} parameter(s), {spec.metric} ({direction}), "
-        f"{done} of {spec.trials} trials done; study in {out.resolve().parent / 'optuna.db'}"
+        f"sweep {spec.name}: {len(spec.params)} parameter(s), {spec.metric} "
+        f"({spec.direction}), {done} of {spec.trials} trials done; study in "
+        f"{storage_url(spec.sweep_dir).removeprefix('sqlite:///')}"
     )
     spec.parent_run_id = open_parent_run(spec, study)
     status = "FAILED"
@@ -163,16 +173,20 @@ def sweep_command(args: argparse.Namespace) -> int:
         finish_parent_run(spec, summary, status)
     best = summary["best"]
     states = ", ".join(f"{count} {state.lower()}" for state, count in summary["states"].items())
-    print(f"sweep {name}: {states}")
+    print(f"sweep {spec.name}: {states}")
     if best is None:
         print("no trial completed: no best.yaml")
     else:
-        shown = ", ".join(f"{key}={value}" for key, value in best["params"].items())
-        print(f"best: trial {best['number']}, {metric} {best['value']:.4f} ({shown})")
+        shown = ", ".join(f"{key}={format_value(value)}" for key, value in best["params"].items())
+        print(f"best: trial {best['number']}, {spec.metric} {best['value']:.4f} ({shown})")
         print(f"best recipe: {best['recipe']}")
     for plot, note in summary["plots"].items():
-        print(f"{plot}: {note if note.startswith('not drawn') else out / note}")
-    return 0
+        print(f"{plot}: {note if note.startswith('not drawn') else spec.sweep_dir / note}")
+    return summary
+
+
+def format_value(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def resolve_objective(config, metric: str | None, direction: str | None) -> tuple[str, str]:

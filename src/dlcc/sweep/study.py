@@ -128,8 +128,11 @@ def open_study(spec: SweepSpec, resume: bool):
     url = storage_url(spec.sweep_dir)
     storage = make_storage(url)
     exists = spec.name in optuna.study.get_all_study_names(storage)
+    from dlcc.runs.rundir import settings_differences
+    from dlcc.training.loop import RESUME_FREE
+
     identity = {
-        "recipe": spec.recipe,
+        "settings": spec.settings,
         "space": {param.key: param.describe() for param in spec.params},
         "metric": spec.metric,
         "direction": spec.direction,
@@ -157,8 +160,16 @@ def open_study(spec: SweepSpec, resume: bool):
         return study
     study = optuna.load_study(study_name=spec.name, storage=storage)
     for key, value in identity.items():
-        stored = study.user_attrs.get(key)
-        if stored != json.loads(json.dumps(value)):
+        stored, value = study.user_attrs.get(key), json.loads(json.dumps(value))
+        if key == "settings":
+            changes = settings_differences(stored or {}, value, ignore=RESUME_FREE)
+            if changes:
+                raise SweepError(
+                    f"--resume: study {spec.name!r} was started with other recipe settings "
+                    f"({'; '.join(changes)}); resume it with the same recipe and --set, or "
+                    "start a new sweep with another --name"
+                )
+        elif stored != value:
             raise SweepError(
                 f"--resume: study {spec.name!r} was started with {key} {stored!r}, not "
                 f"{value!r}; resume it with the same {key}, or start a new sweep with "
@@ -359,7 +370,10 @@ def run_trial(spec: SweepSpec, study, trial) -> None:
     run_dir = trial_dir(spec, trial.number)
     values = {param.key: param.suggest(trial) for param in spec.params}
     trial.set_user_attr("run_dir", str(run_dir))
-    shown = ", ".join(f"{key}={format_value(value)}" for key, value in values.items())
+    shown = ", ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in values.items()
+    )
     print(f"trial {trial.number}: {shown}", flush=True)
     loggers = []
     if spec.track:
@@ -412,7 +426,3 @@ def run_trial(spec: SweepSpec, study, trial) -> None:
         f"{best.number})",
         flush=True,
     )
-
-
-def format_value(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
