@@ -10,6 +10,7 @@ import sys
 import time
 
 import optuna
+import pytest
 from sweep_helpers import prepared, write_yaml
 
 from dlcc.sweep.commands import run_sweep
@@ -17,6 +18,7 @@ from dlcc.sweep.commands import run_sweep
 SPACE = {"optim.lr": {"type": "float", "low": 0.01, "high": 0.3, "log": True}}
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_keeps_its_finished_trials_and_resume_completes_it(workdir, recipe):
     space = write_yaml(workdir / "space.yaml", SPACE)
     argv = [str(recipe), "--space", str(space), "--out", "sweeps/k", "--set", "train.epochs=8"]

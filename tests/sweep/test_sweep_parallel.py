@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 from sweep_helpers import write_yaml
 
 from dlcc.cli import main
@@ -10,6 +11,7 @@ from dlcc.cli import main
 SPACE = {"optim.lr": {"type": "float", "low": 0.01, "high": 0.3, "log": True}}
 
 
+@pytest.mark.slow
 def test_parallel_workers_run_exactly_the_trials_asked_for(workdir, recipe, capsys):
     jobs = 2
     space = write_yaml(workdir / "space.yaml", SPACE)

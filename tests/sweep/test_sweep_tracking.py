@@ -25,6 +25,7 @@ def empty_db(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_trials_are_nested_runs_of_the_sweeps_parent_run(workdir, recipe, monkeypatch, empty_db):
     from mlflow.tracking import MlflowClient
 
