@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "dlcc.runs.commands",
     "dlcc.tracking.commands",
     "dlcc.runs.reproduce",
+    "dlcc.sweep.commands",
     "dlcc.segmentation.commands",
     "dlcc.ecg.commands",
     "dlcc.export.commands",

@@ -29,15 +29,24 @@ def tracking_enabled(no_track: bool = False) -> bool:
     return os.environ.get("DLCC_TRACK", "1").strip().lower() not in OFF_VALUES
 
 
-def tracker_for(run_dir, *, experiment: str, no_track: bool = False, kind: str = "torch"):
+def tracker_for(
+    run_dir,
+    *,
+    experiment: str,
+    no_track: bool = False,
+    kind: str = "torch",
+    uri: str | None = None,
+    tags: dict | None = None,
+):
     """The logger of a torch run in `run_dir`: MLflow, plus Weights & Biases when
-    DLCC_WANDB=1 (`wandb_logger`); None when tracking is off."""
+    DLCC_WANDB=1 (`wandb_logger`); None when tracking is off. `uri` and `tags` go to
+    `MlflowLogger` (a sweep's trials: the sweep's store, the parent run's id)."""
     if not tracking_enabled(no_track):
         return None
     from dlcc.tracking.mlflow_logger import MlflowLogger
     from dlcc.tracking.wandb_logger import WandbLogger, wandb_enabled
 
-    mlflow_logger = MlflowLogger(run_dir, experiment=experiment, kind=kind)
+    mlflow_logger = MlflowLogger(run_dir, experiment=experiment, kind=kind, uri=uri, tags=tags)
     if not wandb_enabled():
         return mlflow_logger
     return Trackers(mlflow_logger, WandbLogger(run_dir, experiment=experiment))

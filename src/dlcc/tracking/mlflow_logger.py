@@ -35,17 +35,25 @@ class MlflowLogger:
     `run_dir`: the run directory (its tracking.json links it to the MLflow run, so that a
     resumed run continues the same MLflow run). `experiment`: the experiment's name.
     `uri`: the store (default: $MLFLOW_TRACKING_URI, else SQLite beside the run directory).
+    `tags`: extra tags for a new MLflow run (a sweep's trial: ``mlflow.parentRunId``).
     Nothing is contacted before the first `log_params`, which the trainers call after the
     run directory has been accepted.
     """
 
     def __init__(
-        self, run_dir: str | Path, *, experiment: str, uri: str | None = None, kind: str = "torch"
+        self,
+        run_dir: str | Path,
+        *,
+        experiment: str,
+        uri: str | None = None,
+        kind: str = "torch",
+        tags: dict | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.uri = store.resolve_uri(self.run_dir, uri)
         self.experiment = experiment
         self.kind = kind
+        self.tags = {key: str(value) for key, value in (tags or {}).items()}
         self.client = None
         self.run_id: str | None = None
         self.state: dict | None = None
@@ -141,7 +149,7 @@ class MlflowLogger:
             client, run_id = open_run(
                 self.run_dir,
                 self.state,
-                lambda: run_tags(self.run_dir, kind, settings, self.device),
+                lambda: {**run_tags(self.run_dir, kind, settings, self.device), **self.tags},
             )
             if self.state.get("finished") is False and self.state.get("run_id") == run_id:
                 client.update_run(run_id, status="RUNNING")

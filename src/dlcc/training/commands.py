@@ -61,10 +61,11 @@ def register(commands) -> None:
     train.set_defaults(handler=train_command)
 
 
-def _config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace):
     from dlcc.training.config import apply_override, check_config, load_recipe, read_params
 
-    settings, source = read_params(args.params) if args.params else (None, "")
+    params = getattr(args, "params", None)  # dlcc train --params FILE:KEY (not dlcc sweep)
+    settings, source = read_params(params) if params else (None, "")
     config = load_recipe(args.recipe, args.overrides, settings=settings, settings_source=source)
     if args.device:
         apply_override(config, f"train.device={args.device}")
@@ -77,7 +78,7 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def train_command(args: argparse.Namespace) -> int:
-    config = _config_from_args(args)
+    config = config_from_args(args)
     if config.task.name == "gan":  # two networks, alternating steps: its own trainer
         return _train_gan(config, args)
     from dlcc.training import debug, loop
