@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 import yaml
@@ -14,6 +15,18 @@ from dlcc.cli import main
 
 EPOCHS = 5
 STOP_AFTER = 2  # the server is stopped once epoch 2 is in history.json
+
+
+def wait_for_upload(state_file, metric: str, step: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(state_file.read_text())["uploaded"].get(metric, 0) >= step:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{metric} step {step} was not uploaded within {timeout} s")
 
 
 @pytest.mark.slow
@@ -39,6 +52,9 @@ def test_server_down_mid_run_then_sync_twice_uploads_each_step_once(
         def write_then_maybe_stop_the_server(run, history):
             real(run, history)
             if len(history) == STOP_AFTER:
+                # the logger sends from its own thread: let it upload the epochs before this
+                # one (so the server goes down mid-run, not before the first upload)
+                wait_for_upload(tracked / "a" / "tracking.json", "train_loss", STOP_AFTER - 1)
                 stop_process(server)
 
         monkeypatch.setattr(loop, "write_history", write_then_maybe_stop_the_server)

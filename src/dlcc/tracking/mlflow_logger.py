@@ -4,10 +4,17 @@ It never stops a training run. The first error talking to the store becomes one 
 (what failed, that the metrics are safe in the run directory, the command that uploads
 them later), and the logger stops sending for that session; `close` tries once more, and
 `dlcc track sync RUN_DIR` uploads the rest whenever the store is back.
+
+It never slows one much either: every call hands its work (a snapshot of the values) to
+one worker thread, which talks to the store in call order, so importing MLflow and opening
+the database (seconds) overlap the first epoch instead of delaying it. `close` waits for
+the worker to finish everything handed to it.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 from dlcc.tracking import store
@@ -62,16 +69,21 @@ class MlflowLogger:
         self.model = None
         self.data = None
         self.device: str | None = None
+        self._tasks: queue.Queue = queue.Queue()
+        self._worker: threading.Thread | None = None
 
     # ---- MetricsLogger ---------------------------------------------------------------
 
     def log_params(self, params: dict) -> None:
-        if self._start():
-            self._try(lambda: log_params(self.client, self.run_id, flat_params(params)))
+        flat = flat_params(params)  # the values now, whenever the worker sends them
+
+        def send():
+            if self._start():
+                self._try(lambda: log_params(self.client, self.run_id, flat))
+
+        self._submit(send)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        if not self._start():
-            return
         points = {
             key: [(int(step), float(value))]
             for key, value in metrics.items()
@@ -79,21 +91,57 @@ class MlflowLogger:
         }
 
         def send():
-            log_points(self.client, self.run_id, points, self.state)
-            write_state(self.run_dir, self.state)
+            if not self._start():
+                return
 
-        self._try(send)
+            def points_and_state():
+                log_points(self.client, self.run_id, points, self.state)
+                write_state(self.run_dir, self.state)
+
+            self._try(points_and_state)
+
+        self._submit(send)
 
     def log_artifact(self, path: Path) -> None:
         """Files outside the run directory are sent now; the run directory's own files are
         sent by `close` once the run has finished (they change until then)."""
         path = Path(path)
-        if path.resolve().parent == self.run_dir.resolve() or not self._start():
+        if path.resolve().parent == self.run_dir.resolve():
             return
-        self._try(lambda: self.client.log_artifact(self.run_id, str(path)))
+
+        def send():
+            if self._start():
+                self._try(lambda: self.client.log_artifact(self.run_id, str(path)))
+
+        self._submit(send)
 
     def close(self) -> None:
+        """Finish the MLflow run (files, model, status) and wait for the worker."""
+        if self._worker is None:  # nothing was ever logged: nothing to finish
+            return
         finished = (self.run_dir / "metrics.json").is_file()
+        self._submit(lambda: self._finish(finished))
+        self._tasks.put(None)  # the worker's stop
+        self._worker.join()
+        self._worker = None
+
+    # ---- the worker ------------------------------------------------------------------
+
+    def _submit(self, action) -> None:
+        """Run `action` on the logger's one worker thread, after those handed over before."""
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="dlcc-mlflow", daemon=True)
+            self._worker.start()
+        self._tasks.put(action)
+
+    def _work(self) -> None:
+        while (action := self._tasks.get()) is not None:
+            try:
+                action()
+            except Exception as error:  # the actions guard themselves; this is a backstop
+                self._fail(error)
+
+    def _finish(self, finished: bool) -> None:
         if finished and self.model is not None and self.state is not None:
             self._save_model()
         if self.state is None:
