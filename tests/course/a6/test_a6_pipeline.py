@@ -53,7 +53,7 @@ def test_training_stage():
 
 
 def test_training_stage_quotes_paths():
-    python, recipe = "/opt/my python/bin/python3", "../my recipes/unet's.yaml"
+    python, recipe = "/opt/my python/bin/python3", "../my configs/unet's.yaml"
     got = plain(training_stage("unet", recipe, python))
     assert shlex.split(got["cmd"]) == train_words(python, "unet", recipe)
     assert got["deps"] == [recipe] and got["outs"] == ["runs/unet"]
