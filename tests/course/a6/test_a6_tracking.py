@@ -1,5 +1,5 @@
-"""Part 2: tracking and comparing runs (`dlcc.tracking.compare`). Two NumPy runs trained here
-are tracked in a real MLflow SQLite store (conftest.py); the learner's `run_from_store` reads
+"""Part 2: tracking and comparing runs (`dlcc.tracking.compare`). Two NumPy runs
+(conftest.py) are uploaded to a real MLflow SQLite store; the learner's `run_from_store` reads
 a copy of that store, and what it returns is checked against the MLflow client reading the
 store here and against the run directories' own history.json and metrics.json. A store
 written here with the client (steps logged out of order) checks the sorting;
@@ -8,6 +8,7 @@ written here with the client (steps logged out of order) checks the sorting;
 from __future__ import annotations
 
 import pytest
+import yaml
 from a6_helpers import history_curves, learner_store, read_json
 
 from dlcc.tracking.compare import compare, differing_params, run_from_store
@@ -31,7 +32,7 @@ def test_run_from_store_reads_the_params(store, there, name):
     expected = client(store["uri"]).get_run(run_id).data.params
     got = run_from_store(run_id, there)
     assert dict(got["params"]) == dict(expected)
-    config = read_json(store["dirs"][name] / "run.json")["config"]
+    config = yaml.safe_load((store["dirs"][name] / "config.yaml").read_text())
     assert got["params"]["optim.lr"] == str(config["optim"]["lr"])
 
 
