@@ -134,7 +134,7 @@ def params_table(runs: list[dict]) -> str:
     header = ["setting", *(f"[{index + 1}]" for index in range(len(runs)))]
     rows = [[key, *(_short(_cell(value)) for value in values)] for key, values in differing.items()]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["settings that differ ([N]: the Nth run of the table above)"]
+    lines = ["settings that differ ([N]: the Nth run, in the table's order)"]
     for cells in [header, *rows]:
         lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
     return "\n".join(lines)
@@ -227,8 +227,7 @@ def default_metric(runs: list[dict]) -> str:
 def compare(refs: list[str], metric: str | None = None, uri: str | None = None) -> str:
     runs = [load_run(ref, uri) for ref in refs]
     metric = metric or default_metric(runs)
-    numbered = [{**run, "name": f"[{i + 1}] {run['name']}"} for i, run in enumerate(runs)]
-    return table(numbered) + "\n\n" + params_table(runs) + "\n\n" + chart(numbered, metric)
+    return table(runs) + "\n\n" + params_table(runs) + "\n\n" + chart(runs, metric)
 
 
 # ---- sweeps ------------------------------------------------------------------------------
