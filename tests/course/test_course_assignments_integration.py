@@ -1,4 +1,4 @@
-"""The course mechanism on the real assignments (a1 to a5): a handful of grader runs each.
+"""The course mechanism on the real assignments (a1 to a6): a handful of grader runs each.
 
 For every ready assignment:
 1. the reference scores 100% (hidden tests included) and its results.json validates;
@@ -34,7 +34,8 @@ REPO = Path(dlcc.__file__).resolve().parents[2]
 # a1; for a2 `evaluate` (two regions in one function); for a3 `UNet.forward` (graded with
 # stand-in blocks, so it earns its one public test while ConvBlock and Up are still stubs);
 # for a4 `LSTM._backprop_layer` (graded on a cache the test makes, without the forward);
-# for a5 `gradient_penalty` (graded on critics the tests build, without the losses around it).
+# for a5 `gradient_penalty` (graded on critics the tests build, without the losses around it);
+# for a6 `ranked_trials` (graded on sweep.json documents the tests write).
 PASTED = [
     ("a1", "ReLU.forward"),
     ("a1", "describe_environment"),
@@ -42,6 +43,7 @@ PASTED = [
     ("a3", "UNet.forward"),
     ("a4", "LSTM._backprop_layer"),
     ("a5", "gradient_penalty"),
+    ("a6", "ranked_trials"),
 ]
 ASSIGNMENTS = sorted({assignment_id for assignment_id, _ in PASTED})
 

@@ -29,7 +29,7 @@ from dlcc.course.release_setup import learner_blocks, torch_install
 from dlcc.course.report import GradeReport, TestResult
 
 REPO = Path(dlcc.__file__).resolve().parents[2]
-ASSIGNMENTS = ["a1", "a2", "a3", "a4", "a5"]
+ASSIGNMENTS = ["a1", "a2", "a3", "a4", "a5", "a6"]
 
 
 @pytest.mark.parametrize("assignment_id", ASSIGNMENTS)

@@ -49,6 +49,12 @@ def test_compare_prints_a_table_and_a_chart_of_runs_and_run_ids(tracked, recipe,
     assert "val_loss per epoch" in out and "* runs/a" in out and f"o b ({run_id[:8]})" in out
     final_a = json.loads((tracked / "a" / "metrics.json").read_text())
     assert f"{final_a['test_accuracy']:.4g}" in lines[2]
+    # the settings that differ: the run directory's config.yaml against the store's params
+    start = lines.index("settings that differ ([N]: the Nth run, in the table's order)")
+    assert lines[start + 1].split() == ["setting", "[1]", "[2]"]
+    end = lines.index("", start)
+    rows = {line.split()[0]: line.split()[1:] for line in lines[start + 2 : end]}
+    assert rows == {"optim.lr": ["0.05", "0.2"]}, rows
 
 
 def test_compare_of_something_that_is_not_a_run_is_one_line(tracked, capsys):

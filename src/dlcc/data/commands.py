@@ -1,4 +1,4 @@
-"""``dlcc data list | fetch NAME | verify NAME``: print to stdout, return an exit status.
+"""``dlcc data list | fetch NAME | verify NAME | check NAME``: print to stdout, return a status.
 
 User errors raise `DataError` (the CLI prints its one-line message and exits with 2).
 """
@@ -16,10 +16,10 @@ from dlcc.errors import DataError
 
 
 def register(commands) -> None:
-    """Add ``dlcc data list|fetch|verify`` to the top-level sub-parsers."""
+    """Add ``dlcc data list|fetch|verify|check`` to the top-level sub-parsers."""
     from dlcc.cli_options import add_data_dir_argument
 
-    data = commands.add_parser("data", help="list, fetch and verify datasets")
+    data = commands.add_parser("data", help="list, fetch, verify and check datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     sub = data_commands.add_parser("list", help="each dataset, whether it is present, and where")
     add_data_dir_argument(sub)
@@ -27,6 +27,11 @@ def register(commands) -> None:
     for name, text, handler in [
         ("fetch", "download a dataset (checksummed, atomic)", fetch_command),
         ("verify", "check a dataset's files against their sha256", verify_command),
+        (
+            "check",
+            "data tests: schema, label range, no example shared between splits (by hash)",
+            check_command,
+        ),
     ]:
         sub = data_commands.add_parser(name, help=text)
         sub.add_argument("name", help="dataset name (see `dlcc data list`)")
@@ -109,3 +114,20 @@ def verify_command(args: argparse.Namespace) -> int:
         verdict = "usable, not fully verified (see notes)"
     print(f"{name}: {verdict}")
     return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Run the data tests on dataset `args.name` (`dlcc.data.checks`); 1 if it is not sound."""
+    from dlcc.data.checks import check_dataset, report_text
+    from dlcc.data.dataset import load_dataset
+
+    data = load_dataset(args.name, args.data_dir, normalize=False)
+    if data.y_train.ndim != 1:
+        raise DataError(
+            f"dlcc data check tests classification datasets (one label per example); "
+            f"{args.name} has labels of shape {data.y_train.shape[1:]} per example (masks): "
+            "check a classification dataset, e.g. digits or mnist"
+        )
+    report = check_dataset(data)
+    print(report_text(report))
+    return 1 if report["problems"] or any(report["overlap"].values()) else 0

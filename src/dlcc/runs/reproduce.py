@@ -339,9 +339,12 @@ def is_timing(key: str) -> bool:
 def compare_metrics(original: dict, reproduced: dict) -> list[dict[str, Any]]:
     """One row per key: {key, original, reproduced, status: equal | differs | timing}.
 
-    Values are compared exactly, as JSON reads them: 0.9583333333333334 equals only itself.
-    A key on one side only differs.
+    The keys of `original` in their order, then those of `reproduced` it lacks. Values are
+    compared exactly, as JSON text (`_same`): 0.9583333333333334 equals only itself, true
+    is not 1, and 1 is not 1.0. A key on one side only differs, its missing side shown as
+    "(absent)". A timing key (`is_timing`) is shown, not compared: status "timing".
     """
+    # BEGIN SOLUTION compare_metrics: one row per key, compared as JSON text, timings apart
     rows = []
     for key in [*original, *(key for key in reproduced if key not in original)]:
         before, after = original.get(key, "(absent)"), reproduced.get(key, "(absent)")
@@ -352,6 +355,13 @@ def compare_metrics(original: dict, reproduced: dict) -> list[dict[str, Any]]:
             status = "equal" if same else "differs"
         rows.append({"key": key, "original": before, "reproduced": after, "status": status})
     return rows
+    # END SOLUTION
+    # BEGIN PROMPT
+    # Walk the keys: original's, then reproduced's new ones. For each, the two values
+    # (original.get(key, "(absent)"), the same for reproduced), and a status: "timing" if
+    # is_timing(key); else "equal" when the key is on both sides and _same(...) holds;
+    # else "differs". Return the rows as dicts with the four keys of the docstring.
+    # END PROMPT
 
 
 def _same(a, b) -> bool:

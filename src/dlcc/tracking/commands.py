@@ -54,10 +54,21 @@ def register(commands) -> None:
     compare = sub.add_parser(
         "compare",
         help="a table and a text chart of metrics across runs, in the terminal",
-        description="Compare runs without a browser: a table of final figures and a text "
-        "chart of one metric per epoch. RUN is a run directory or an MLflow run id.",
+        description="Compare runs without a browser: a table of final figures, the "
+        "settings that differ between the runs, and a text chart of one metric per epoch. "
+        "RUN is a run directory or an MLflow run id. With --sweep, the best trials of a "
+        "`dlcc sweep` instead.",
     )
-    compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories or run ids")
+    compare.add_argument("runs", nargs="*", metavar="RUN", help="run directories or run ids")
+    compare.add_argument(
+        "--sweep",
+        default=None,
+        metavar="SWEEP_DIR",
+        help="rank the completed trials of this sweep (its sweep.json) and compare the best",
+    )
+    compare.add_argument(
+        "--top", type=int, default=3, help="with --sweep: how many trials (default 3)"
+    )
     compare.add_argument(
         "--metric", default=None, help="the metric to chart (default: the monitored one)"
     )
@@ -141,8 +152,15 @@ def sync_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from dlcc.tracking.compare import compare
+    from dlcc.tracking.compare import compare, compare_sweep
 
+    if args.sweep is not None:
+        if args.runs:
+            raise DlccError("pass either run directories (or ids) or --sweep SWEEP_DIR, not both")
+        print(compare_sweep(args.sweep, top=args.top, metric=args.metric))
+        return 0
+    if not args.runs:
+        raise DlccError("nothing to compare: pass run directories or run ids, or --sweep DIR")
     print(compare(args.runs, metric=args.metric, uri=args.uri))
     return 0
 
