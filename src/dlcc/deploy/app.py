@@ -17,6 +17,7 @@ it is read (`BodyLimit`), before FastAPI or the multipart parser sees it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import json
 import time
@@ -167,6 +168,11 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
 
     @asynccontextmanager
     async def lifespan(app):
+        # The models and libraries loaded so far live as long as the server: freezing them
+        # keeps the garbage collector's full passes from rescanning them, which otherwise
+        # stall every request in flight for tens of milliseconds now and then (the p99).
+        gc.collect()
+        gc.freeze()
         yield
         # The batchers' workers stop; the thread pools stay, so an app that is started
         # again (a test client per request) still runs. Their threads end with the process.
