@@ -267,9 +267,13 @@ def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
         pinned_pyproject(pyproject, torch_pin(torch_requirement)), encoding="utf-8"
     )
     if (root / "recipes").is_dir():  # `dlcc train NAME` looks for recipes beside src/
-        for recipe in sorted((root / "recipes").glob("*.yaml")):
-            (folder / "recipes").mkdir(exist_ok=True)
-            shutil.copyfile(recipe, folder / "recipes" / recipe.name)
+        # the recipes and the sweep search spaces beside them (recipes/spaces/*.yaml)
+        for recipe in sorted((root / "recipes").glob("*.yaml")) + sorted(
+            (root / "recipes").glob("spaces/*.yaml")
+        ):
+            target = folder / recipe.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(recipe, target)
     handout = folder / assignment.handout
     handout.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / assignment.handout, handout)
