@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -177,14 +176,6 @@ def app_command(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{args.port}"
     names = ", ".join(f"{name} ({source})" for name, source in sources.items())
     print(f"dlcc app: {url} (models: {names}; Ctrl-C stops it)", flush=True)
-    process = subprocess.Popen(streamlit_command(args.host, args.port), env=env)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        return 0
+    from dlcc.foreground import run_until_interrupted
+
+    return run_until_interrupted(streamlit_command(args.host, args.port), env)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -121,16 +120,9 @@ def ui_command(args: argparse.Namespace) -> int:
         command += ["--artifacts-destination", str((db.parent / store.ARTIFACTS).resolve())]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {uri}; Ctrl-C stops it)", flush=True)
-    process = subprocess.Popen(command, env=env)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        return 0
+    from dlcc.foreground import run_until_interrupted
+
+    return run_until_interrupted(command, env)
 
 
 def mlflow_command() -> list[str]:
