@@ -1,4 +1,4 @@
-"""The course mechanism on the real assignments (a1 to a6): a handful of grader runs each.
+"""The course mechanism on the real assignments (a1 to a7): a handful of grader runs each.
 
 For every ready assignment:
 1. the reference scores 100% (hidden tests included) and its results.json validates;
@@ -35,7 +35,8 @@ REPO = Path(dlcc.__file__).resolve().parents[2]
 # stand-in blocks, so it earns its one public test while ConvBlock and Up are still stubs);
 # for a4 `LSTM._backprop_layer` (graded on a cache the test makes, without the forward);
 # for a5 `gradient_penalty` (graded on critics the tests build, without the losses around it);
-# for a6 `ranked_trials` (graded on sweep.json documents the tests write).
+# for a6 `ranked_trials` (graded on sweep.json documents the tests write); for a7
+# `group_by_shape` (graded on its own, on pairs the test makes, without the batcher).
 PASTED = [
     ("a1", "ReLU.forward"),
     ("a1", "describe_environment"),
@@ -44,6 +45,7 @@ PASTED = [
     ("a4", "LSTM._backprop_layer"),
     ("a5", "gradient_penalty"),
     ("a6", "ranked_trials"),
+    ("a7", "group_by_shape"),
 ]
 ASSIGNMENTS = sorted({assignment_id for assignment_id, _ in PASTED})
 

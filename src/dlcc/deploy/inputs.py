@@ -24,7 +24,19 @@ MAX_ECG_SAMPLES = 2_000_000  # about 1.5 h at 360 Hz
 
 
 def numeric_array(value, what: str, expected: str) -> np.ndarray:
-    """A JSON value (nested lists of numbers) as a float64 array, finite; else 422."""
+    """A JSON value (nested lists of numbers) as a float64 array, finite; else 422.
+
+    `what` names the value in messages ("'input'"), `expected` its shape ("(28, 28)"). The
+    refusals, in this order, each an `InputError` with status 422 and a code:
+    - not a list (a number, a string, an object): "bad_shape";
+    - a ragged array (rows of different lengths): "bad_shape";
+    - an empty array: "bad_shape";
+    - values that are not numbers (strings, booleans, null, objects): "invalid_input";
+    - NaN or infinite values (Python's json reads NaN and Infinity): "not_finite", the
+      message saying how many.
+    The shape is left to the caller, which knows what its model takes.
+    """
+    # BEGIN SOLUTION numeric_array: check a JSON array: a list, not ragged or empty, numbers, finite
     if not isinstance(value, list):
         raise InputError(
             422, "bad_shape",
@@ -56,12 +68,34 @@ def numeric_array(value, what: str, expected: str) -> np.ndarray:
             f"{what} holds {bad} value(s) that are NaN or infinite; send finite numbers only",
         )  # fmt: skip
     return array
+    # END SOLUTION
+    # BEGIN PROMPT
+    # Raise InputError(422, code, message) for each refusal above; every message names
+    # `what`, says what was expected (`expected`) and what was received. np.asarray on a
+    # ragged list raises ValueError (catch it: `raise InputError(...) from None`); on
+    # strings or None it gives a non-numeric dtype (array.dtype == object, or kind "U"):
+    # accept only np.issubdtype(array.dtype, np.number), and refuse booleans (np.bool_)
+    # too. Count the non-finite values with np.isfinite. Return array.astype(np.float64).
+    # END PROMPT
 
 
 def decode_image(data: bytes, *, channels: int, max_side: int) -> np.ndarray:
-    """PNG/JPEG bytes -> (H, W) (one channel) or (H, W, 3) float64 pixels in [0, 1]."""
+    """PNG/JPEG bytes -> (H, W) (one channel) or (H, W, 3) float64 pixels in [0, 1].
+
+    The refusals, each an `InputError` with a status and a code:
+    - empty bytes, or bytes that are not an image: 422 "bad_image";
+    - an image format other than PNG or JPEG (GIF, BMP, TIFF, ...): 415
+      "unsupported_media_type";
+    - a side longer than `max_side` pixels: 413 "image_too_large", checked from the header,
+      before the pixels are decoded (a small file can declare a huge image); PIL's own
+      decompression-bomb refusal is a 413 too;
+    - a file whose pixels do not decode (truncated, damaged): 422 "bad_image".
+    A colour image is converted to grey for a one-channel model and a grey one to RGB for a
+    three-channel model; 8-bit values are divided by 255.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    # BEGIN SOLUTION decode_image: decode a PNG/JPEG upload, refusing what is not one
     if not data:
         raise InputError(422, "bad_image", "the uploaded file is empty; upload a PNG or JPEG")
     try:
@@ -93,6 +127,16 @@ def decode_image(data: bytes, *, channels: int, max_side: int) -> np.ndarray:
             422, "bad_image", "the uploaded image is truncated or damaged and does not decode"
         ) from None
     return np.asarray(converted, dtype=np.float64) / 255.0
+    # END SOLUTION
+    # BEGIN PROMPT
+    # PIL: Image.open(io.BytesIO(data)) reads only the header (format, size); it raises
+    # UnidentifiedImageError (or OSError, ValueError) on bytes that are not an image, and
+    # Image.DecompressionBombError on an absurd pixel count. image.format is "PNG", "JPEG",
+    # "GIF", ... (IMAGE_FORMATS lists the accepted ones); image.size is (width, height).
+    # Only then decode: image.load(), then image.convert("L") (channels == 1) or "RGB":
+    # these raise OSError on a truncated file. Every message says what was expected and
+    # what to do (e.g. "downscale it first"); raise them `from None` (no traceback chain).
+    # END PROMPT
 
 
 def resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -76,13 +76,27 @@ class Histogram:
         self._lock = threading.Lock()
 
     def observe(self, value: float, *labels: str) -> None:
-        index = bisect.bisect_left(self.buckets, value)
+        """Count `value` in the series of `labels`: in its bucket, its sum and its count.
+
+        A series is a list [n_0, ..., n_{B-1}, sum, count]: n_i counts the values in
+        (bucket_{i-1}, bucket_i] (upper bounds are inclusive, as Prometheus' `le`); a value
+        above the last bound counts only in sum and count (the +Inf bucket).
+        """
         with self._lock:
             series = self._series.setdefault(labels, [0] * len(self.buckets) + [0.0, 0])
+            # BEGIN SOLUTION Histogram.observe: count a value in its bucket, the sum and the count
+            index = bisect.bisect_left(self.buckets, value)
             if index < len(self.buckets):
                 series[index] += 1
             series[-2] += value
             series[-1] += 1
+            # END SOLUTION
+            # BEGIN PROMPT
+            # self.buckets is sorted. The bucket of `value` is the first bound >= value:
+            # bisect.bisect_left(self.buckets, value) finds its index (len(self.buckets) if
+            # it is above them all). Add 1 there, `value` to the sum (series[-2]) and 1 to
+            # the count (series[-1]). The lock is held: other threads observe too.
+            # END PROMPT
 
     def count(self, *labels: str) -> int:
         series = self._series.get(labels)
@@ -93,11 +107,21 @@ class Histogram:
         return 0.0 if series is None else series[-2]
 
     def render(self) -> list[str]:
+        """The histogram in the text format: HELP and TYPE, then for each series (sorted by
+        labels) its cumulative buckets, ``+Inf`` last, then ``_sum`` and ``_count``::
+
+            name_bucket{route="/x",le="0.001"} 0
+            name_bucket{route="/x",le="0.0025"} 2      # values <= 0.0025: cumulative
+            name_bucket{route="/x",le="+Inf"} 3        # = the count
+            name_sum{route="/x"} 0.0051
+            name_count{route="/x"} 3
+        """
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
         with self._lock:
             items = sorted((k, list(v)) for k, v in self._series.items())
         names = (*self.label_names, "le")
         for labels, series in items:
+            # BEGIN SOLUTION Histogram.render: one series' cumulative buckets, +Inf, sum, count
             running = 0
             for bound, count in zip(self.buckets, series, strict=False):
                 running += count
@@ -107,6 +131,15 @@ class Histogram:
             lines.append(f"{self.name}_bucket{_labels(names, (*labels, '+Inf'))} {series[-1]}")
             lines.append(f"{self.name}_sum{_labels(self.label_names, labels)} {series[-2]!r}")
             lines.append(f"{self.name}_count{_labels(self.label_names, labels)} {series[-1]}")
+            # END SOLUTION
+            # BEGIN PROMPT
+            # series = [n_0, ..., n_{B-1}, sum, count] (see observe). A Prometheus bucket
+            # counts every value <= its bound, so write running totals of n_i, one line per
+            # bound, with the label le=_number(bound) after the series' own labels:
+            # _labels(names, (*labels, text)) writes {route="/x",le="0.01"}. Then the
+            # le="+Inf" bucket (every value: the count), `_sum` (repr of the float) and
+            # `_count`, these two with the series' own labels only (self.label_names).
+            # END PROMPT
         return lines
 
 

@@ -220,16 +220,14 @@ class ImageModel(ServedModel):
     def answer(self, output: np.ndarray, top_k: int) -> dict:
         output = np.asarray(output, dtype=np.float64)
         if self.kind == "image_classifier":
-            probabilities = _activate(output, self.activation)
-            order = np.argsort(-probabilities, kind="stable")[:top_k]
+            ranked = ranked_classes(activate(output, self.activation), self.labels, top_k)
             return {
                 "model": self.name,
                 "version": self.version,
-                "label": self.labels[int(order[0])],
-                "index": int(order[0]),
+                "label": ranked[0]["label"],
+                "index": ranked[0]["index"],
                 "probabilities": [
-                    {"label": self.labels[int(i)], "probability": float(probabilities[i])}
-                    for i in order
+                    {"label": row["label"], "probability": row["probability"]} for row in ranked
                 ],
             }
         return self._mask_answer(output)
@@ -360,11 +358,46 @@ class EcgModel(ServedModel):
         }
 
 
-def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
+def activate(logits: np.ndarray, activation: str) -> np.ndarray:
+    """A classifier's logits (K,) -> its probabilities (K,), float64.
+
+    "softmax" (one label per image): exp(z_k) / sum_j exp(z_j), computed without overflow
+    for any finite logits (z = 1000 is a logit a model can emit). "sigmoid" (independent
+    labels): 1 / (1 + exp(-z_k)) for each class.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    # BEGIN SOLUTION activate: softmax (stable) or sigmoid of a classifier's logits
     if activation == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-logits))
+        return 0.5 * (1.0 + np.tanh(0.5 * logits))  # = 1 / (1 + exp(-z)), no overflow
     shifted = np.exp(logits - logits.max())
     return shifted / shifted.sum()
+    # END SOLUTION
+    # BEGIN PROMPT
+    # np.exp(1000.0) is inf, and inf / inf is NaN. Softmax does not change when the same
+    # number is subtracted from every logit: subtract the largest first. For the sigmoid,
+    # 1 / (1 + np.exp(-z)) warns of overflow for z = -1000; 0.5 * (1 + tanh(z / 2)) is the
+    # same function and never overflows.
+    # END PROMPT
+
+
+def ranked_classes(probabilities: np.ndarray, labels: list[str], k: int) -> list[dict]:
+    """The `k` most probable classes, most probable first: [{"index", "label", "probability"}].
+
+    `probabilities` (K,) as from `activate`; `labels` the K class names. Ties keep the
+    class order (the lower index first), so that an answer never depends on the sort's
+    whims. `index` is an int and `probability` a float (JSON, not NumPy, types).
+    """
+    # BEGIN SOLUTION ranked_classes: the k most probable classes, ties by class index
+    order = np.argsort(-np.asarray(probabilities), kind="stable")[:k]
+    return [
+        {"index": int(i), "label": labels[int(i)], "probability": float(probabilities[i])}
+        for i in order
+    ]
+    # END SOLUTION
+    # BEGIN PROMPT
+    # np.argsort sorts ascending: sort -probabilities. Only kind="stable" keeps equal values
+    # in their original order. Convert NumPy scalars with int() and float().
+    # END PROMPT
 
 
 def _top_k(value, classes: int) -> int | None:
