@@ -109,9 +109,10 @@ def build_app(args: argparse.Namespace):
         api_key=api_key_from(args.api_key),
         cors_origins=list(args.cors_origin),
     )
-    sources = dict(parse_model_option(text) for text in args.model) or default_model_sources()
-    models = load_models(sources, registry_uri=registry_store(args.runs))
-    return create_app(models, settings), sources
+    named = dict(parse_model_option(text) for text in args.model)
+    sources = named or default_model_sources()
+    models = load_models(sources, registry_uri=registry_store(args.runs), skip_unwritten=not named)
+    return create_app(models, settings), {name: sources[name] for name in models}
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -468,17 +468,36 @@ def parse_model_option(text: str) -> tuple[str, str]:
 
 
 def load_models(
-    sources: dict[str, str], *, registry_uri: str | None = None
+    sources: dict[str, str], *, registry_uri: str | None = None, skip_unwritten: bool = False
 ) -> dict[str, ServedModel]:
     """{name: source} -> {name: ServedModel}, each loaded and run once (warm).
 
     `registry_uri`: the MLflow store of ``models:/`` sources (default: $MLFLOW_TRACKING_URI,
-    else sqlite:///runs/mlflow.db, the store of `dlcc train --out runs/...`)."""
+    else sqlite:///runs/mlflow.db, the store of `dlcc train --out runs/...`).
+    `skip_unwritten` (the default models, in a course starter): a model whose code is an
+    assignment's stub still (NotImplementedError on its warm-up run) is left out with a
+    warning on stderr, so that the others are served; a model asked for by name is not."""
+    import sys
+
     models = {}
     for name, source in sources.items():
         model = load_model(name, source, registry_uri=registry_uri)
-        model.warm_up()
+        try:
+            model.warm_up()
+        except NotImplementedError as error:
+            if not skip_unwritten:
+                raise
+            print(
+                f"warning: not serving {name}: its code is not written yet ({error})",
+                file=sys.stderr, flush=True,
+            )  # fmt: skip
+            continue
         models[name] = model
+    if sources and not models:
+        raise ServeError(
+            f"none of the models {sorted(sources)} could be served: their code is not "
+            "written yet (a course starter); finish the assignment, or pass --model"
+        )
     return models
 
 

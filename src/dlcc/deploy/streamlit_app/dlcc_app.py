@@ -117,7 +117,8 @@ def _load(sources_json: str, store: str | None):
     def load(sources_json: str, store: str | None):
         from dlcc.deploy.models import load_models
 
-        return load_models(json.loads(sources_json), registry_uri=store)
+        named = bool(os.environ.get(MODELS_ENV))  # else the defaults: serve what runs
+        return load_models(json.loads(sources_json), registry_uri=store, skip_unwritten=not named)
 
     return load(sources_json, store)
 
