@@ -12,16 +12,10 @@ import math
 
 import numpy as np
 import pytest
+from a7_helpers import softmax64
 
 from dlcc.deploy.metrics import Histogram
 from dlcc.deploy.models import activate, ranked_classes
-
-
-def softmax64(z) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    log_total = z.max() + math.log(np.exp(z - z.max()).sum())
-    return np.exp(z - log_total)
-
 
 # ---- activate and ranked_classes --------------------------------------------------------
 
