@@ -15,14 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_INSTALL)
-	$(PIP) install --quiet -e ".[dev,torch]"
+	$(PIP) install --quiet -e ".[dev,torch,notebook,docs]"
 	touch $@
 
 install: $(VENV)/.installed
 
 # Benchmark peers (PyTorch Lightning); the tests do not need them.
 $(VENV)/.bench-installed: $(VENV)/.installed
-	$(PIP) install --quiet -e ".[dev,torch,bench]"
+	$(PIP) install --quiet -e ".[dev,torch,notebook,docs,bench]"
 	touch $@
 
 demo: install
