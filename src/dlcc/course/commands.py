@@ -1,4 +1,4 @@
-"""``dlcc course list | release aN --out DIR | grade aN | autograder aN``: thin handlers.
+"""``dlcc course list | release aN --out DIR | notebook [aN] | grade aN | autograder aN``.
 
 Each handler takes the parsed namespace and returns an exit status; user and instructor
 errors raise `CourseError` (the CLI prints one line and exits with 2). Grading exits 0
@@ -31,6 +31,18 @@ def register(commands) -> None:
     release.add_argument("--force", action="store_true", help="replace a non-empty --out")
     add_root_argument(release)
     release.set_defaults(handler=release_command)
+
+    notebook = course_commands.add_parser(
+        "notebook", help="write assignments' Jupyter notebooks, made from their handouts"
+    )
+    notebook.add_argument(
+        "assignments", nargs="*", help="assignment ids, e.g. a1 (default: every ready one)"
+    )
+    notebook.add_argument(
+        "--out", type=Path, default=Path("notebooks"), help="folder for aN.ipynb (notebooks)"
+    )
+    add_root_argument(notebook)
+    notebook.set_defaults(handler=notebook_command)
 
     grade = course_commands.add_parser(
         "grade", help="grade a submission (default: the reference solution) and print a table"
@@ -101,6 +113,22 @@ def release_command(args: argparse.Namespace) -> int:
         f"({format_points(assignment.points('public'))} points) in {assignment.tests_dir}"
     )
     print(f"  try it: pip install -e {out} && dlcc course grade {assignment.id} --submission {out}")
+    return 0
+
+
+def notebook_command(args: argparse.Namespace) -> int:
+    """Write OUT/aN.ipynb for each named (or each ready) assignment."""
+    from dlcc.course.notebook import write_notebook
+
+    root = find_root(args.root)
+    catalogue = load_catalogue(root)
+    ids = args.assignments or [
+        assignment.id for assignment in catalogue.assignments.values() if assignment.status == "ready"
+    ]
+    assignments = [catalogue.get(assignment_id) for assignment_id in ids]  # all checked first
+    for assignment in assignments:
+        path = write_notebook(root, assignment, args.out / f"{assignment.id}.ipynb")
+        print(f"wrote {path} (from {assignment.handout})")
     return 0
 
 
