@@ -122,9 +122,8 @@ def notebook_command(args: argparse.Namespace) -> int:
 
     root = find_root(args.root)
     catalogue = load_catalogue(root)
-    ids = args.assignments or [
-        assignment.id for assignment in catalogue.assignments.values() if assignment.status == "ready"
-    ]
+    ready = [item.id for item in catalogue.assignments.values() if item.status == "ready"]
+    ids = args.assignments or ready
     assignments = [catalogue.get(assignment_id) for assignment_id in ids]  # all checked first
     for assignment in assignments:
         path = write_notebook(root, assignment, args.out / f"{assignment.id}.ipynb")
