@@ -41,7 +41,6 @@ def run_notebook(path: Path, tree: Path, cwd: Path) -> NotebookRun:
     )
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(tree / "src"), *filter(None, [saved])])
-    os.environ.setdefault("MPLBACKEND", "Agg")
     started = time.perf_counter()
     error = failed = None
     try:

@@ -145,6 +145,12 @@ def notebook_text(root: Path, assignment) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
+def notebook_file(assignment) -> str:
+    """Where a release keeps the notebook, relative to its root: beside the handout,
+    ``assignments/aN/aN.ipynb``."""
+    return str(Path(assignment.handout).parent / f"{assignment.id}.ipynb")
+
+
 def write_notebook(root: Path, assignment, path: Path) -> Path:
     """Write the notebook of `assignment` to `path`, all or nothing."""
     from dlcc.atomic import write_text_atomic

@@ -10,6 +10,7 @@ The release is a self-contained folder a learner installs with ``make install`` 
                                        and every assignment's withheld helpers stubbed
     DIR/assignments/catalogue.toml     this assignment only, hidden tests removed
     DIR/assignments/aN/README.md       the handout
+    DIR/assignments/aN/aN.ipynb        generated: the handout as a notebook (dlcc.course.notebook)
     DIR/tests/course/aN/...            the public tests, plus conftest.py and helper modules
 
 It is built in a temporary sibling folder and renamed into place, so a failure leaves no
@@ -36,6 +37,7 @@ from dlcc.course.catalogue import (
 )
 from dlcc.course.errors import CourseError
 from dlcc.course.fences import has_fences, parse_regions, split_lines, strip_solutions
+from dlcc.course.notebook import notebook_file, write_notebook
 from dlcc.course.release_setup import (
     install_extras,
     pinned_pyproject,
@@ -277,6 +279,7 @@ def _build(catalogue: Catalogue, assignment: Assignment, folder: Path) -> None:
     handout = folder / assignment.handout
     handout.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / assignment.handout, handout)
+    write_notebook(root, assignment, folder / notebook_file(assignment))
     copy_public_tests(root, assignment, folder / assignment.tests_dir)
     public = Assignment(
         **{

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dlcc.course.catalogue import Assignment, format_points, tomllib
 from dlcc.course.errors import CourseError
+from dlcc.course.notebook import notebook_file
 
 DEFAULT_TORCH_INSTALL = "torch==2.13.0"
 GPU_INDEX = "https://download.pytorch.org/whl/cu126"
@@ -66,25 +67,27 @@ def pinned_pyproject(text: str, pin: str) -> str:
 
 
 def install_extras(pyproject: Path) -> str:
-    """``[dev,torch]``: the extras of the course's pyproject a learner installs (the test tools
-    and the test oracles), or "" when it declares neither."""
+    """``[dev,torch,notebook]``: the extras of the course's pyproject a learner installs (the
+    test tools, the test oracles, Jupyter for the notebook), or "" when it declares none."""
     try:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise CourseError(f"{pyproject}: cannot read it: {error}") from None
     declared = project.get("optional-dependencies", {})
-    extras = [name for name in ("dev", "torch") if name in declared]
+    extras = [name for name in ("dev", "torch", "notebook") if name in declared]
     return f"[{','.join(extras)}]" if extras else ""
 
 
 def render_makefile(assignment: Assignment, torch_requirement: str, extras: str) -> str:
-    """The release's Makefile: install, grade, test, doctor and clean, all into ./.venv."""
+    """The release's Makefile: install, grade, test, doctor, notebook and clean, in ./.venv."""
+    notebook = notebook_file(assignment)
     gpu = f'TORCH_INSTALL="{torch_requirement} --index-url {GPU_INDEX}"'
     return f"""# {assignment.id}: each target sets itself up in ./.venv, idempotently. From here:
 #   make install   ./.venv with the course package, pytest and the CPU build of PyTorch
 #   make grade     grade your work: one line per test, then the total
 #   make test      the public tests, stopping at the first failure, with full tracebacks
 #   make doctor    check this machine (dlcc doctor)
+#   make notebook  open the assignment's notebook in JupyterLab
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -93,7 +96,7 @@ PY     := $(VENV)/bin/python
 #   rm -f .venv/.installed && make install {gpu}
 TORCH_INSTALL ?= {torch_requirement}
 
-.PHONY: install grade test doctor clean
+.PHONY: install grade test doctor notebook clean
 
 $(VENV)/.installed: pyproject.toml
 \ttest -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -111,6 +114,9 @@ test: install
 
 doctor: install
 \t$(VENV)/bin/dlcc doctor
+
+notebook: install
+\t$(VENV)/bin/jupyter lab {notebook}
 
 clean:
 \trm -rf $(VENV) .pytest_cache
@@ -183,6 +189,22 @@ earned out of the points possible, and a one-line feedback (the failing check, o
 your code raised). Subtotals per part and the total follow. To see full tracebacks, run the
 public tests directly: `.venv/bin/python -m pytest {assignment.tests_dir} -x` (or
 `make test`).
+
+## The notebook
+
+The handout also comes as a Jupyter notebook, `{notebook_file(assignment)}`: the same text,
+with its checks as cells you run one by one (a gradient check, a picture, a short training)
+while you write the code. Open it in JupyterLab (`make notebook` does the same):
+
+<!-- learner: notebook -->
+```bash
+.venv/bin/jupyter lab {notebook_file(assignment)}
+```
+
+Edit the `.py` files listed above, not the notebook, then run the cell again: the notebook
+reloads your code by itself. The grader grades the `.py` files only. A cell that reaches code
+you have not written yet stops with `not implemented yet: {assignment.id}: ...` and the file
+and line to write it in.
 
 ## What passing looks like
 
