@@ -256,28 +256,35 @@ def test_the_readme_notebook_commands_work_as_written_in_a_fresh_shell(tmp_path)
         "JUPYTER_TOKEN": token,
         "BROWSER": "true",
     }
+    if os.getuid() == 0:  # CI runs as root, which Jupyter refuses unless configured to
+        config = tmp_path / "jupyter-config"
+        config.mkdir()
+        (config / "jupyter_server_config.json").write_text('{"ServerApp": {"allow_root": true}}')
+        env["JUPYTER_CONFIG_DIR"] = str(config)
     made = subprocess.run(
         ["bash", "-c", make], cwd=work, env=env, capture_output=True, text=True, timeout=120
     )
     assert made.returncode == 0, made.stderr
     opened = open_lab.split()[-1]
     assert (work / opened).is_file(), made.stdout
-    lab = subprocess.Popen(
-        ["bash", "-c", open_lab],
-        cwd=work,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "jupyter-lab.log"
+    with log.open("w") as output:
+        lab = subprocess.Popen(
+            ["bash", "-c", open_lab],
+            cwd=work,
+            env=env,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, params={"token": token}, timeout=10) as client:
             deadline = time.monotonic() + 90
             while True:
                 try:
-                    answer = client.get(f"/api/contents/{opened}")
+                    # JupyterLab opened on a file serves the file's folder
+                    answer = client.get(f"/api/contents/{Path(opened).name}")
                     break
                 except httpx.TransportError:
                     assert lab.poll() is None and time.monotonic() < deadline, (
@@ -289,12 +296,15 @@ def test_the_readme_notebook_commands_work_as_written_in_a_fresh_shell(tmp_path)
             assert client.get("/lab").status_code == 200
             session = client.post(
                 "/api/sessions",
-                json={"path": opened, "type": "notebook", "kernel": {"name": "python3"}},
+                json={"path": Path(opened).name, "type": "notebook", "kernel": {"name": "python3"}},
             )
             assert session.status_code == 201, session.text
             assert client.delete(f"/api/sessions/{session.json()['id']}").status_code == 204
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nJupyterLab's log:\n{log.read_text()[-3000:]}") from None
     finally:
-        os.killpg(lab.pid, signal.SIGTERM)
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGTERM)
         try:
             lab.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -44,6 +44,7 @@ def test_release_layout(released):
         "Makefile",
         "README.md",
         "assignments/a1/README.md",
+        "assignments/a1/a1.ipynb",
         "assignments/catalogue.toml",
         "pyproject.toml",
         "src/dlcc/__init__.py",

@@ -40,7 +40,7 @@ def test_release_installs_with_make_install_and_pins_the_courses_torch(assignmen
     makefile = (released / "Makefile").read_text()
     assert f"TORCH_INSTALL ?= {pin}\n" in makefile
     assert "--index-url" in makefile  # how a GPU user overrides it
-    for target in ("install", "grade", "test", "doctor", "clean"):
+    for target in ("install", "grade", "test", "doctor", "notebook", "clean"):
         assert re.search(rf"^{target}:", makefile, re.M), target
     pyproject = (released / "pyproject.toml").read_text()
     assert re.search(rf'^torch = \["{re.escape(pin)}", ', pyproject, re.M)
@@ -48,6 +48,10 @@ def test_release_installs_with_make_install_and_pins_the_courses_torch(assignmen
     blocks = learner_blocks(readme)
     assert blocks["setup"].strip() == "make install"
     assert blocks["grade"].strip() == f".venv/bin/dlcc course grade {assignment_id} --submission ."
+    notebook = f"assignments/{assignment_id}/{assignment_id}.ipynb"
+    assert blocks["notebook"].strip() == f".venv/bin/jupyter lab {notebook}"
+    assert (released / notebook).is_file() and f"jupyter lab {notebook}\n" in makefile
+    assert re.search(r'^notebook = \[', pyproject, re.M) and '-e ".[dev,torch,notebook]"' in makefile
     handout = learner_blocks((released / f"assignments/{assignment_id}/README.md").read_text())
     assert "make install" in handout["commands"]
 
