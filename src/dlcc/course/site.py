@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlcc.course.catalogue import Assignment, Catalogue, load_catalogue
+from dlcc.course.catalogue import CATALOGUE_PATH, Assignment, Catalogue, load_catalogue
 from dlcc.course.errors import CourseError
 
 README = "README.md"
@@ -286,6 +286,12 @@ def site_pages(root: str | Path) -> list[Page]:
             f"{readme_path} does not exist: the course site takes its home, set-up and results "
             "pages from the README at the course root"
         ) from None
+    if not (root / CATALOGUE_PATH).is_file():
+        raise CourseError(
+            f"{root / CATALOGUE_PATH} does not exist: the course site makes its schedule and one "
+            "page per handout from the catalogue; build the site from the course root (the "
+            "folder with mkdocs.yml, README.md and assignments/)"
+        )
     catalogue = load_catalogue(root)
     handouts = {a.handout: assignment_uri(a) for a in catalogue.assignments.values()}
     handouts[README] = "index.md"
