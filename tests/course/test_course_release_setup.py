@@ -51,7 +51,8 @@ def test_release_installs_with_make_install_and_pins_the_courses_torch(assignmen
     notebook = f"assignments/{assignment_id}/{assignment_id}.ipynb"
     assert blocks["notebook"].strip() == f".venv/bin/jupyter lab {notebook}"
     assert (released / notebook).is_file() and f"jupyter lab {notebook}\n" in makefile
-    assert re.search(r'^notebook = \[', pyproject, re.M) and '-e ".[dev,torch,notebook]"' in makefile
+    assert re.search(r"^notebook = \[", pyproject, re.M)
+    assert '-e ".[dev,torch,notebook]"' in makefile
     handout = learner_blocks((released / f"assignments/{assignment_id}/README.md").read_text())
     assert "make install" in handout["commands"]
 
