@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import dlcc
 from dlcc.course.catalogue import load_catalogue
 from dlcc.course.errors import CourseError
 from dlcc.course.notebook import RUN_MARKER, build_notebook, notebook_file, notebook_text
+from processes import stop_process
 
 REPO = Path(dlcc.__file__).resolve().parents[2]
 READY = [a.id for a in load_catalogue(REPO).assignments.values() if a.status == "ready"]
@@ -303,10 +303,4 @@ def test_the_readme_notebook_commands_work_as_written_in_a_fresh_shell(tmp_path)
     except AssertionError as error:
         raise AssertionError(f"{error}\nJupyterLab's log:\n{log.read_text()[-3000:]}") from None
     finally:
-        if lab.poll() is None:
-            os.killpg(lab.pid, signal.SIGTERM)
-        try:
-            lab.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(lab.pid, signal.SIGKILL)
-            lab.wait()
+        stop_process(lab)

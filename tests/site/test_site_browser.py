@@ -8,23 +8,14 @@ Chromium is absent (and failed instead when DLCC_REQUIRE_BROWSER is set, as in .
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import pytest
 from site_helpers import serve_folder
 
-CHROMIUM = Path("/usr/bin/chromium")
-ABSENT = not CHROMIUM.is_file() and shutil.which("chromium") is None
-if ABSENT and os.environ.get("DLCC_REQUIRE_BROWSER"):  # .ci/run: this test must run
-    raise RuntimeError(
-        "DLCC_REQUIRE_BROWSER is set but Chromium is absent: apt-get install chromium"
-    )
-pytestmark = pytest.mark.skipif(
-    ABSENT, reason="no Chromium at /usr/bin/chromium: `apt-get install chromium` (make test tries)"
-)
+import chromium
+
+pytestmark = chromium.REQUIRED
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +31,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium")),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
+        browser = chromium.launch(playwright)
         yield browser
         browser.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -13,6 +12,7 @@ import pytest
 from site_helpers import ROOT, free_port
 
 from dlcc.course.site import section
+from processes import stop_process
 
 
 def readme_commands() -> list[str]:
@@ -58,10 +58,4 @@ def test_mkdocs_serve_as_written_answers(tmp_path):
         assert body is not None, f"`{serve}` did not answer on port {port}:\n{log.read_text()}"
         assert "dlcc: the Deep Learning Crash Course" in body
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process)

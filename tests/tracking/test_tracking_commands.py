@@ -8,9 +8,10 @@ import sys
 import urllib.request
 
 import pytest
-from tracking_helpers import free_port, start_process, stop_process, wait_for_http
+from tracking_helpers import free_port, start_process, wait_for_http
 
 from dlcc.cli import main
+from processes import stop_process
 
 
 @pytest.mark.slow

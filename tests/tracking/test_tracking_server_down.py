@@ -9,9 +9,10 @@ import time
 
 import pytest
 import yaml
-from tracking_helpers import client_for, free_port, mlflow_server, stop_process, wait_for_http
+from tracking_helpers import client_for, free_port, mlflow_server, wait_for_http
 
 from dlcc.cli import main
+from processes import stop_process
 
 EPOCHS = 5
 STOP_AFTER = 2  # the server is stopped once epoch 2 is in history.json

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -58,20 +57,6 @@ def start_process(args: list[str], log: Path, env: dict | None = None) -> subpro
         start_new_session=True,
         env=environment,
     )
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=20)
 
 
 def mlflow_server(db: Path, artifacts: Path, port: int, log: Path) -> subprocess.Popen:
