@@ -11,6 +11,7 @@ from dlcc.ecg.augment import (
     DEFAULT_SPEC,
     AmplitudeScale,
     BaselineWander,
+    MotionBurst,
     Noise,
     PolarityFlip,
     RandomCrop,
@@ -67,7 +68,8 @@ def test_a_random_crop_takes_the_same_window_from_both():
 
 
 @pytest.mark.parametrize(
-    "transform", [PolarityFlip(p=1.0), AmplitudeScale(), Noise(), BaselineWander()]
+    "transform",
+    [PolarityFlip(p=1.0), AmplitudeScale(), Noise(), BaselineWander(), MotionBurst(p=1.0)],
 )
 def test_signal_transforms_change_the_inputs_only(transform):
     inputs, targets = _batch()
@@ -122,3 +124,37 @@ def test_an_empty_composition_copies_ecg_windows():
     out_inputs, out_targets = EcgCompose([])(inputs, targets, torch.Generator())
     assert torch.equal(out_inputs, inputs) and out_inputs is not inputs
     assert torch.equal(out_targets, targets) and repr(EcgCompose([])) == "EcgCompose([])"
+
+
+def test_a_motion_burst_is_one_slow_hann_shaped_stretch_scaled_to_the_r_waves():
+    inputs, targets = _batch(count=8, length=2000)
+    burst = MotionBurst(p=1.0, sd=(0.5, 0.5), duration_s=(1.0, 1.0))
+    noisy, _ = burst(inputs, targets, _gen())
+    added = (noisy - inputs)[:, 0]  # (B, T)
+    for row, signal in zip(added, inputs[:, 0], strict=True):
+        inside = torch.nonzero(row.abs() > 0)[:, 0]
+        assert 240 <= len(inside) <= 250  # 1 s at 250 Hz, the Hann ends are zero
+        assert inside[-1] - inside[0] == len(inside) - 1  # one contiguous stretch
+        centred = (signal - signal.median()).abs()
+        r_amplitude = float(torch.quantile(centred, 0.99))
+        # sd 0.5 R amplitudes over the burst, Hann-weighted: rms of the envelope is sqrt(3/8)
+        rms = float(row[inside].pow(2).mean().sqrt())
+        assert 0.5 * r_amplitude * 0.35 < rms < 0.5 * r_amplitude * 0.9
+    zeros = torch.zeros(4, 1, 2500)
+    ones = zeros.clone()
+    ones[:, :, ::25] = 10.0  # spikes give the window an R amplitude
+    noisy, _ = MotionBurst(p=1.0, duration_s=(9.0, 9.0))(ones, zeros, _gen())
+    spectrum = torch.fft.rfft((noisy - ones)[:, 0], dim=-1).abs().sum(0)
+    hz = torch.fft.rfftfreq(2500, 1 / 250.0)
+    assert spectrum[hz > 25].max() < 0.05 * spectrum.max()  # slower than a QRS
+    none, _ = MotionBurst(p=0.0)(inputs, targets, _gen())
+    assert torch.equal(none, inputs)
+
+
+def test_motion_bursts_come_from_a_recipe_and_refuse_bad_ranges():
+    pipeline = build_ecg_augmentation([{"motion_burst": {"p": 0.5, "sd": [0.1, 0.3]}}])
+    assert "MotionBurst(p=0.5, sd=(0.1, 0.3)" in repr(pipeline)
+    with pytest.raises(TransformError, match=r"sd: expected a range \[low, high\]"):
+        build_ecg_augmentation([{"motion_burst": {"sd": 0.3}}])
+    with pytest.raises(TransformError, match=r"duration_s high: expected a number in \[2"):
+        build_ecg_augmentation([{"motion_burst": {"duration_s": [2, 1]}}])

@@ -13,7 +13,7 @@ in Hz of the internal rate FS (250 Hz). A recipe lists them like the image trans
 (`dlcc.training.transforms.build_entries`), random_crop first when present::
 
     augment: [{random_crop: {size: 1800}}, polarity_flip, amplitude_scale,
-              {noise: {white: 0.05, band: 0.1}}, baseline_wander, time_shift]
+              {noise: {white: 0.05, band: 0.1}}, baseline_wander, motion_burst, time_shift]
 
 This is the one module of `dlcc.ecg` that imports torch.
 """
@@ -249,6 +249,64 @@ class BaselineWander:
         )
 
 
+class MotionBurst:
+    """An electrode-motion burst added to the inputs, with probability p per sample: noise
+    band-limited to low_hz-high_hz (1-10 Hz: slower than a QRS, so it hides beats rather
+    than mimicking them), under a Hann envelope `duration_s` long (uniform in the range)
+    at a uniform start, of sd uniform in `sd` times the window's R amplitude (its 99th
+    percentile of |x - median|). The same burst as `dlcc.ecg.synth` puts in a record, but
+    in every window it is drawn for, rather than in 0-3 stretches of a record.
+    Draws B uniforms, B sds, B durations, B starts, then (B, T) noise.
+    """
+
+    def __init__(
+        self, p: float = 0.3, sd: Sequence = (0.2, 0.8), duration_s: Sequence = (0.5, 3.0),
+        low_hz: float = 1.0, high_hz: float = 10.0, fs: float = FS,
+    ):  # fmt: skip
+        self.p = _number(p, "motion_burst p", 0.0, 1.0)
+        self.sd = _pair(sd, "motion_burst sd")
+        self.duration_s = _pair(duration_s, "motion_burst duration_s")
+        self.fs = _number(fs, "motion_burst fs", 1.0)
+        self.low_hz = _number(low_hz, "motion_burst low_hz", 0.0, self.fs / 2)
+        self.high_hz = _number(high_hz, "motion_burst high_hz", self.low_hz, self.fs / 2)
+
+    def __call__(self, inputs, targets, generator):
+        check_pair(inputs, targets, generator, "motion_burst")
+        count, length = inputs.shape[0], inputs.shape[-1]
+        chosen = _chosen(self.p, count, generator)  # (B,)
+        sd = _uniform(*self.sd, count, generator)  # (B,) in R amplitudes
+        span = (_uniform(*self.duration_s, count, generator) * self.fs).round().clamp(2, length)
+        start = (_uniform(0.0, 1.0, count, generator) * (length - span + 1)).floor()  # (B,)
+        draw = {"generator": generator, "device": generator.device}
+        band = _band_limited(torch.randn((count, length), **draw), self.low_hz, self.high_hz,
+                             self.fs)  # fmt: skip
+        position = torch.arange(length, device=generator.device, dtype=torch.float32)  # (T,)
+        phase = (position[None, :] - start[:, None]) / (span[:, None] - 1)  # (B, T), 0-1 inside
+        envelope = torch.where(
+            (phase >= 0) & (phase <= 1), 0.5 - 0.5 * torch.cos(2 * math.pi * phase), 0.0
+        )  # (B, T) Hann window over the burst
+        signal = inputs[:, 0].detach().to(torch.float32).cpu()  # (B, T)
+        centred = (signal - signal.median(dim=-1, keepdim=True).values).abs()
+        r_amplitude = torch.quantile(centred, 0.99, dim=-1).to(generator.device)  # (B,)
+        scale = sd * r_amplitude * chosen.to(sd.dtype)  # (B,), 0 where not drawn
+        burst = band * envelope * scale[:, None]  # (B, T)
+        return inputs + burst[:, None, :].to(inputs.device, inputs.dtype), targets
+
+    def __repr__(self) -> str:
+        return (
+            f"MotionBurst(p={self.p}, sd={self.sd}, duration_s={self.duration_s}, "
+            f"low_hz={self.low_hz}, high_hz={self.high_hz}, fs={self.fs})"
+        )
+
+
+def _pair(value, who: str) -> tuple[float, float]:
+    """A (low, high) range of non-negative numbers, low <= high."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise TransformError(f"{who}: expected a range [low, high], received {value!r}.")
+    low = _number(value[0], f"{who} low")
+    return low, _number(value[1], f"{who} high", low)
+
+
 class EcgCompose(PairedCompose):
     """Apply transforms in order, each with the same generator; none: copies. The pair is
     checked as ECG windows, (B, 1, T) and (B, K, T), before the first transform."""
@@ -267,6 +325,7 @@ ECG_TRANSFORMS: dict[str, type] = {
     "amplitude_scale": AmplitudeScale,
     "noise": Noise,
     "baseline_wander": BaselineWander,
+    "motion_burst": MotionBurst,
 }
 
 # What `augment` applies: every transform but the crop, with its defaults.
@@ -311,6 +370,7 @@ __all__ = [
     "AmplitudeScale",
     "BaselineWander",
     "EcgCompose",
+    "MotionBurst",
     "Noise",
     "PolarityFlip",
     "RandomCrop",
