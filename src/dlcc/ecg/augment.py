@@ -251,11 +251,11 @@ class BaselineWander:
 
 class MotionBurst:
     """An electrode-motion burst added to the inputs, with probability p per sample: noise
-    band-limited to low_hz-high_hz (1-10 Hz: slower than a QRS, so it hides beats rather
-    than mimicking them), under a Hann envelope `duration_s` long (uniform in the range)
-    at a uniform start, of sd uniform in `sd` times the window's R amplitude (its 99th
-    percentile of |x - median|). The same burst as `dlcc.ecg.synth` puts in a record, but
-    in every window it is drawn for, rather than in 0-3 stretches of a record.
+    band-limited to low_hz-high_hz (1-10 Hz, slower than a QRS), under a Hann envelope
+    `duration_s` long (uniform in the range) at a uniform start, of sd uniform in `sd`
+    times the window's R amplitude (its 99th percentile of |x - median|). The kind of burst
+    `dlcc.ecg.synth` puts in 0-3 stretches of a record (there a Butterworth band-pass, here
+    a band cut in the spectrum, as `noise` does), in every window it is drawn for.
     Draws B uniforms, B sds, B durations, B starts, then (B, T) noise.
     """
 
